@@ -99,12 +99,15 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp.blueprints import api, auth, dashboard, errors, health
+    from webapp.blueprints import api, auth, dashboard, demo, errors, health
+    from webapp.transports import init_transports
 
     app.register_blueprint(errors.bp)
     app.register_blueprint(auth.bp, url_prefix="/auth")
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(demo.bp, url_prefix="/demo")
+    init_transports(app)
     csrf.exempt(api.bp)
     csrf.exempt(health.bp)

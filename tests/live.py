@@ -1,0 +1,96 @@
+"""Real server processes on loopback ports, for tests that need a live server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``python app.py`` (or another command) serving on a loopback port."""
+
+    def __init__(
+        self,
+        instance_path: Path,
+        env: Mapping[str, str] | None = None,
+        command: list[str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.instance_path = instance_path
+        self.command = command or [sys.executable, "app.py"]
+        self.env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "INSTANCE_PATH": str(instance_path),
+            "SECRET_KEY": "live-test-secret",
+            "DEMO_DATA": "0",
+            "LOG_LEVEL": "WARNING",
+            "PUBLIC_BASE_URL": self.url,
+            **(env or {}),
+        }
+        self.log_path = instance_path / f"server-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def kill(self) -> None:
+        """Stop the process without warning (SIGKILL)."""
+        self.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def live_server(tmp_path) -> Iterator[ServerProcess]:
+    """A fresh server process on SQLite with the in-process backend."""
+    server = ServerProcess(tmp_path / "instance").start()
+    yield server
+    server.stop()
