@@ -93,9 +93,7 @@ def _init_extensions(app: Flask) -> None:
         engineio_logger=False,
     )
     app.extensions["realtime_backend"] = create_backend(app.config["REDIS_URL"])
-    logger.info(
-        "realtime backend: %s", app.extensions["realtime_backend"].describe()
-    )
+    logger.info("realtime backend: %s", app.extensions["realtime_backend"].describe())
 
 
 def _register_blueprints(app: Flask) -> None:

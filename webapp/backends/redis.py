@@ -26,4 +26,6 @@ class RedisBackend:
         try:
             self.client.ping()
         except redis.RedisError as exc:
-            raise BackendUnavailableError(f"Redis is not reachable: {type(exc).__name__}") from None
+            raise BackendUnavailableError(
+                f"Redis is not reachable: {type(exc).__name__}"
+            ) from None

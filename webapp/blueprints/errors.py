@@ -61,8 +61,9 @@ def handle_database_down(exc: OperationalError):
     if wants_json():
         return error_response(503, "unavailable", message)
     return (
-        render_template("errors/error.html", status=503, title="Unavailable",
-                        message=message),
+        render_template(
+            "errors/error.html", status=503, title="Unavailable", message=message
+        ),
         503,
     )
 
@@ -74,7 +75,8 @@ def handle_unexpected(exc: Exception):
     if wants_json():
         return error_response(500, "internal_error", message)
     return (
-        render_template("errors/error.html", status=500, title="Server error",
-                        message=message),
+        render_template(
+            "errors/error.html", status=500, title="Server error", message=message
+        ),
         500,
     )
