@@ -16,7 +16,10 @@ def channel_problem(name: object) -> str | None:
     if len(name) > MAX_CHANNEL_LENGTH:
         return f"A channel name has at most {MAX_CHANNEL_LENGTH} characters."
     if not _CHANNEL_RE.fullmatch(name):
-        return "A channel name may use only letters, digits and the characters - _ . : / * @."
+        return (
+            "A channel name may use only letters, digits "
+            "and the characters - _ . : / * @."
+        )
     return None
 
 
