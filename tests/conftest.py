@@ -31,9 +31,9 @@ def require_service(available: bool, reason: str) -> None:
 
 def _postgres_reachable() -> bool:
     try:
-        import psycopg2
+        import psycopg
 
-        psycopg2.connect(PG_ADMIN_URL, connect_timeout=2).close()
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=2).close()
     except Exception:
         return False
     return True
@@ -45,11 +45,10 @@ def postgres_url() -> Iterator[str | None]:
     if not _postgres_reachable():
         yield None
         return
-    import psycopg2
+    import psycopg
 
     name = f"webapp_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = psycopg2.connect(PG_ADMIN_URL)
-    admin.autocommit = True
+    admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"

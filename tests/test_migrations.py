@@ -24,11 +24,10 @@ def empty_database_url(request, tmp_path, postgres_url):
         yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
         return
     require_service(postgres_url is not None, "PostgreSQL is not reachable")
-    import psycopg2
+    import psycopg
 
     name = f"webapp_mig_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = psycopg2.connect(PG_ADMIN_URL)
-    admin.autocommit = True
+    admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
