@@ -1,8 +1,8 @@
 """Playwright fixtures driving Debian's chromium, for tests of pages in a browser.
 
-Import the fixtures into a test module by their function names
-(``from tests.browser import browser_fixture, browser_page_fixture``); tests
-ask for them as ``browser`` and ``browser_page``. Every page opened through
+``tests/conftest.py`` imports the browser fixtures, so that every module
+shares the one chromium of the session; tests ask for them as ``browser`` and
+``browser_page``. Every page opened through
 ``browser_page`` records its console errors, uncaught exceptions and
 Content-Security-Policy violations, so a test can assert that none happened.
 ``realtime_server`` is a live server whose database holds a builder and a pool
@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import require_service
 from tests.live import ROOT, ServerProcess
+from tests.services import require_service
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -10,23 +10,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+# One chromium and one live-server fixture for every module that asks.
+from tests.browser import browser_fixture, browser_page_fixture  # noqa: F401
+from tests.live import live_server  # noqa: F401
+from tests.services import PG_ADMIN_URL, require_service
 from webapp import create_app
 from webapp.config import TEST_OVERRIDES
 from webapp.extensions import db
-
-PG_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def require_service(available: bool, reason: str) -> None:
-    """Skip the test when a service is missing, or fail where CI demands it."""
-    if available:
-        return
-    if os.environ.get("REQUIRE_SERVICES", "").lower() in ("1", "true"):
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
 
 
 def _postgres_reachable() -> bool:

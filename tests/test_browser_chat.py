@@ -12,8 +12,6 @@ import pytest
 from tests.browser import (  # noqa: F401 (fixtures)
     WatchedPage,
     bare_workspace_fixture,
-    browser_fixture,
-    browser_page_fixture,
     demo_workspace_fixture,
     expect,
     realtime_server_fixture,

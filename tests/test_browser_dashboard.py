@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from tests.browser import browser_fixture, browser_page_fixture, expect  # noqa: F401
-from tests.live import live_server  # noqa: F401 (fixture)
+from tests.browser import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 
-from tests.conftest import REDIS_TEST_URL, require_service
+from tests.services import REDIS_TEST_URL, require_service
 from tests.workspaces import (
     RealtimeClients,
     last_error_code,

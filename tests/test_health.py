@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.conftest import REDIS_TEST_URL, require_service
+from tests.services import REDIS_TEST_URL, require_service
 from webapp import create_app
 from webapp.config import TEST_OVERRIDES
 from webapp.extensions import db

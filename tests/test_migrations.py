@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
-from tests.conftest import PG_ADMIN_URL, require_service
+from tests.services import PG_ADMIN_URL, require_service
 from webapp import create_app
 from webapp.config import TEST_OVERRIDES
 from webapp.extensions import db

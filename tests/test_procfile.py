@@ -53,8 +53,13 @@ def test_release_then_web_serve_pages(tmp_path):
     port = free_port()
     env = {**os.environ, **_env(tmp_path, port)}
     release = subprocess.run(
-        _procfile()["release"], shell=True, cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120,
+        _procfile()["release"],
+        shell=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert release.returncode == 0, release.stderr
 

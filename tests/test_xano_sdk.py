@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_service
 from tests.live import ROOT
+from tests.services import require_service
 from tests.test_socketio_rt import Live, Seeded, run_live
 
 pytestmark = pytest.mark.live

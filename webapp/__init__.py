@@ -91,6 +91,10 @@ def _init_extensions(app: Flask) -> None:
         message_queue=None,
         logger=False,
         engineio_logger=False,
+        # A refused realtime client must get its error frame before the
+        # disconnect, and one client's frames must run in the order sent.
+        always_connect=True,
+        async_handlers=False,
     )
     app.extensions["realtime_backend"] = create_backend(app.config["REDIS_URL"])
     logger.info("realtime backend: %s", app.extensions["realtime_backend"].describe())

@@ -1,24 +1,160 @@
-"""The interface every realtime backend implements."""
+"""The interface every realtime backend implements, and what crosses processes.
+
+A backend keeps what must be shared by every server process: channel history,
+channel members (presence), connection counts, and the bus that carries frames
+to the other processes. The realtime core uses it only through :class:`Backend`.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+MessageKind = Literal["broadcast", "direct", "settings"]
+# Whom a broadcast reaches among a channel's members (see realtime.sink.Audience).
+AUDIENCE_ALL = 0
+AUDIENCE_AUTHENTICATED = 1
+AUDIENCE_PRESENCE = 2
 
 
 class BackendUnavailableError(RuntimeError):
     """The backend (for example Redis) cannot be reached right now."""
 
 
+@dataclass(slots=True)
+class ClusterMessage:
+    """Something one process tells the others.
+
+    ``broadcast``: deliver ``frame`` to the channel's local members of
+    ``audience``; ``id`` is set when the frame was stored in history.
+    ``direct``: deliver ``frame`` to the connection ``target`` only.
+    ``settings``: the workspace's settings changed; reload and enforce them.
+    """
+
+    kind: MessageKind
+    workspace_id: int
+    channel: str = ""
+    frame: dict[str, Any] | None = None
+    audience: int = AUDIENCE_ALL
+    target: str = ""
+    id: int | None = None
+    created_at: int = 0
+    origin: str = ""
+
+
+Spawn = Callable[[Callable[[], None]], object]
+Sleep = Callable[[float], None]
+MessageHandler = Callable[[ClusterMessage], None]
+
+
 class Backend(Protocol):
-    """Storage and fan-out for history and presence."""
+    """Storage and cross-process fan-out for history, presence and connections.
+
+    Every method but :meth:`describe` may raise
+    :class:`BackendUnavailableError`.
+    """
+
+    process_id: str
 
     def describe(self) -> str:
         """Return a short description for logs, without credentials."""
         ...
 
     def check(self) -> None:
-        """Make sure the backend is reachable and ready.
+        """Make sure the backend is reachable and ready."""
+        ...
 
-        :raises BackendUnavailableError: when it is not.
+    def start(self, spawn: Spawn, sleep: Sleep, on_message: MessageHandler) -> None:
+        """Start listening to other processes; ``on_message`` gets their messages.
+
+        ``spawn`` starts a background task cooperating with the server's async
+        mode, ``sleep`` waits cooperatively. Calling it again does nothing.
         """
+        ...
+
+    def stop(self) -> None:
+        """Stop the listener started by :meth:`start`."""
+        ...
+
+    def publish(self, message: ClusterMessage, history_size: int = 0) -> int | None:
+        """Send ``message`` to the other processes, never back to this one.
+
+        With ``history_size`` > 0 a broadcast's frame is first appended to its
+        channel's history (kept to that many entries) and its new id returned
+        and carried by the message; otherwise None.
+        """
+        ...
+
+    def append_history(
+        self,
+        workspace_id: int,
+        channel: str,
+        frame: dict[str, Any],
+        created_at: int,
+        size: int,
+    ) -> int:
+        """Store ``frame`` as the channel's newest entry, keep ``size``; return its id.
+
+        Ids increase within a channel. The stored entry is the frame with the
+        id in its ``options`` plus ``id`` and ``created_at``.
+        """
+        ...
+
+    def history(self, workspace_id: int, channel: str) -> list[dict[str, Any]]:
+        """Return the channel's history entries, oldest first."""
+        ...
+
+    def history_since(
+        self, workspace_id: int, channel: str, since: int
+    ) -> list[dict[str, Any]] | None:
+        """Return the entries after id ``since``, or None when it is not held."""
+        ...
+
+    def add_member(
+        self,
+        workspace_id: int,
+        channel: str,
+        socket_id: str,
+        client: dict[str, Any],
+        presence: bool,
+    ) -> None:
+        """Record a channel member; ``presence`` makes it visible in presence."""
+        ...
+
+    def remove_member(self, workspace_id: int, channel: str, socket_id: str) -> None:
+        """Forget a channel member (nothing happens when it is unknown)."""
+        ...
+
+    def member(
+        self, workspace_id: int, channel: str, socket_id: str
+    ) -> dict[str, Any] | None:
+        """Return the client object of a member of the channel, or None."""
+        ...
+
+    def presence(self, workspace_id: int, channel: str) -> list[dict[str, Any]]:
+        """Return the client objects of the members that joined with presence.
+
+        They come in join order; joining again counts as a new join.
+        """
+        ...
+
+    def channel_counts(self, workspace_id: int) -> dict[str, int]:
+        """Return the number of members of each channel that has any."""
+        ...
+
+    def add_connection(self, workspace_id: int, limit: int) -> bool:
+        """Count a new connection unless ``limit`` are open already; tell which."""
+        ...
+
+    def remove_connection(self, workspace_id: int) -> None:
+        """Count a connection of the workspace as closed."""
+        ...
+
+    def connection_count(self, workspace_id: int) -> int:
+        """Return the number of open connections of the workspace."""
+        ...
+
+    def forget_workspace(self, workspace_id: int) -> None:
+        """Drop everything kept for a deleted workspace."""
         ...

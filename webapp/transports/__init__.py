@@ -4,6 +4,29 @@ from __future__ import annotations
 
 from flask import Flask
 
+from webapp.extensions import socketio
+from webapp.realtime.engine import Engine
+from webapp.transports.settings import snapshot_loaders, token_verifier
+from webapp.transports.socketio_rt import init_socketio
+from webapp.transports.websocket_rt import init_websocket
+
 
 def init_transports(app: Flask) -> None:
-    """Build the realtime engine and attach the transports to ``app``."""
+    """Build the realtime engine and attach the transports to ``app``.
+
+    The engine lands in ``app.extensions["realtime"]``; its background tasks
+    start with the first client connection.
+    """
+    load_by_hash, load_by_id = snapshot_loaders(app)
+    engine = Engine(
+        app.extensions["realtime_backend"],
+        load_by_hash,
+        load_by_id,
+        token_verifier(app),
+    )
+    app.extensions["realtime"] = engine
+    # socketio.server is the server init_app just made for this app.
+    init_socketio(engine, socketio.server)
+    init_websocket(
+        app, engine, socketio.server.start_background_task, socketio.server.sleep
+    )

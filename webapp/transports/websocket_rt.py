@@ -275,7 +275,7 @@ class WebSocketTransport:
             for event in parser.events():
                 if isinstance(event, TextMessage):
                     size += len(event.data)
-                    cap = self._frame_limit(connection) * FAR_OVER_FACTOR
+                    cap = self.engine.frame_limit(connection) * FAR_OVER_FACTOR
                     if size <= cap:
                         parts.append(event.data)
                     if event.message_finished:
@@ -292,10 +292,6 @@ class WebSocketTransport:
                     self._answer_close(client, event.code)
                     return
         self._drain(client, parser)
-
-    def _frame_limit(self, connection: Connection) -> int:
-        snapshot = self.engine.settings.get(connection.workspace_id)
-        return snapshot.limits.max_frame_bytes if snapshot is not None else 0
 
     def _receive(self, client: WebSocketClient, parser: FrameParser) -> bool:
         """Feed the parser with what arrives; False when the peer is gone."""

@@ -1,0 +1,205 @@
+"""Channel membership in this process and fan-out, made cluster-wide by the backend.
+
+A broadcast is built once, stored and sent to the other processes through the
+backend in one call, then handed once to each local sink with members in the
+channel. Frames from other processes arrive through :meth:`Rooms.receive`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from webapp.backends.base import Backend, BackendUnavailableError, ClusterMessage
+from webapp.realtime.connection import Connection, Membership, Room
+from webapp.realtime.history import with_id
+from webapp.realtime.presence import presence_update_frame
+from webapp.realtime.rules import ChannelRule
+from webapp.realtime.sink import Audience, Outgoing
+
+logger = logging.getLogger(__name__)
+
+
+class Rooms:
+    """The local rooms of every workspace, and the broadcasts between them."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._rooms: dict[int, dict[str, Room]] = {}
+
+    def get(self, workspace_id: int, channel: str) -> Room | None:
+        """Return the local room of a channel, None when it has no local member."""
+        rooms = self._rooms.get(workspace_id)
+        return rooms.get(channel) if rooms is not None else None
+
+    def of_workspace(self, workspace_id: int) -> list[Room]:
+        """Return a workspace's local rooms."""
+        return list(self._rooms.get(workspace_id, {}).values())
+
+    def join(
+        self, connection: Connection, channel: str, rule: ChannelRule, presence: bool
+    ) -> Room:
+        """Make ``connection`` a member of the channel; joining again updates it.
+
+        The other members that joined with presence hear of a new visible member
+        before it is attached, so it never hears of itself.
+
+        Limitation: with a backend that waits on the network (Redis), a message
+        sent while the join is being answered can reach the joiner before its
+        ``join`` frame, and also appear in the history sent after it; the ids
+        tell such duplicates apart.
+        """
+        ws = connection.workspace_id
+        old = connection.memberships.get(channel)
+        was_visible = old is not None and old.presence
+        self.backend.add_member(
+            ws, channel, connection.socket_id, connection.client, presence
+        )
+        room = self._room(ws, channel, rule)
+        if presence and not was_visible:
+            self._announce(room, "join", connection.client)
+
+        membership = Membership(connection, room, presence)
+        room.add(membership)
+        connection.memberships[channel] = membership
+        connection.sink.attach(connection, room, presence)
+        if was_visible and not presence:
+            self._announce(room, "leave", connection.client)
+        return room
+
+    def leave(self, connection: Connection, channel: str) -> bool:
+        """Take ``connection`` out of the channel; tell whether it was a member.
+
+        The local leave always happens; a backend that cannot be reached only
+        costs a warning, as the client is gone either way.
+        """
+        membership = connection.memberships.pop(channel, None)
+        if membership is None:
+            return False
+        room = membership.room
+        room.discard(connection)
+        connection.sink.detach(connection, room)
+        if not room.members:
+            self._drop(room)
+        try:
+            self.backend.remove_member(room.workspace_id, channel, connection.socket_id)
+        except BackendUnavailableError:
+            logger.warning(
+                "could not remove %s from %s: backend unavailable",
+                connection.socket_id,
+                channel,
+            )
+        if membership.presence:
+            self._announce(room, "leave", connection.client)
+        return True
+
+    def broadcast(
+        self,
+        workspace_id: int,
+        channel: str,
+        frame: dict[str, Any],
+        audience: Audience,
+        history_size: int = 0,
+        created_at: int = 0,
+    ) -> dict[str, Any]:
+        """Send ``frame`` to the channel's members everywhere; return it as delivered.
+
+        With ``history_size`` the frame is stored first and carries its id.
+        """
+        message = ClusterMessage(
+            "broadcast",
+            workspace_id,
+            channel,
+            frame,
+            int(audience),
+            created_at=created_at,
+        )
+        delivered = with_id(frame, self.backend.publish(message, history_size))
+        self.deliver(workspace_id, channel, Outgoing(delivered), audience)
+        return delivered
+
+    def deliver(
+        self, workspace_id: int, channel: str, outgoing: Outgoing, audience: Audience
+    ) -> None:
+        """Hand a frame to every local sink with members in the channel."""
+        room = self.get(workspace_id, channel)
+        if room is None:
+            return
+        # A sink may close a connection while delivering, changing room.sinks.
+        for sink in tuple(room.sinks):
+            sink.deliver(room, outgoing, audience)
+
+    def member_client(self, room: Room, socket_id: str) -> dict[str, Any] | None:
+        """Return the client object of a member of the room's channel, anywhere."""
+        membership = room.members.get(socket_id)
+        if membership is not None:
+            return membership.connection.client
+        return self.backend.member(room.workspace_id, room.channel, socket_id)
+
+    def send_direct(self, room: Room, socket_id: str, frame: dict[str, Any]) -> None:
+        """Send ``frame`` to one member of the room's channel, wherever it is."""
+        membership = room.members.get(socket_id)
+        if membership is not None:
+            connection = membership.connection
+            connection.sink.send(connection, Outgoing(frame))
+            return
+        message = ClusterMessage(
+            "direct", room.workspace_id, room.channel, frame, target=socket_id
+        )
+        self.backend.publish(message)
+
+    def receive(self, message: ClusterMessage) -> None:
+        """Deliver a broadcast or direct message from another process locally."""
+        if message.frame is None:
+            return
+        if message.kind == "broadcast":
+            frame = with_id(message.frame, message.id)
+            outgoing = Outgoing(frame)
+            self.deliver(
+                message.workspace_id,
+                message.channel,
+                outgoing,
+                Audience(message.audience),
+            )
+        elif message.kind == "direct":
+            room = self.get(message.workspace_id, message.channel)
+            membership = room.members.get(message.target) if room else None
+            if membership is not None:
+                connection = membership.connection
+                connection.sink.send(connection, Outgoing(message.frame))
+
+    def _room(self, workspace_id: int, channel: str, rule: ChannelRule) -> Room:
+        rooms = self._rooms.setdefault(workspace_id, {})
+        room = rooms.get(channel)
+        if room is None:
+            room = rooms[channel] = Room(workspace_id, channel, rule)
+        else:
+            room.rule = rule
+        return room
+
+    def _drop(self, room: Room) -> None:
+        rooms = self._rooms.get(room.workspace_id)
+        if rooms is not None and rooms.get(room.channel) is room:
+            del rooms[room.channel]
+            if not rooms:
+                del self._rooms[room.workspace_id]
+
+    def _announce(self, room: Room, action: str, client: dict[str, Any]) -> None:
+        frame = presence_update_frame(room.channel, action, client)
+        message = ClusterMessage(
+            "broadcast", room.workspace_id, room.channel, frame, int(Audience.PRESENCE)
+        )
+        try:
+            self.backend.publish(message)
+        except BackendUnavailableError:
+            # Presence news must still reach the local members.
+            logger.warning(
+                "presence %s on %s not shared: backend unavailable",
+                action,
+                room.channel,
+            )
+        # The room may have just been dropped (last member left): use it directly.
+        if room.sinks:
+            outgoing = Outgoing(frame)
+            for sink in tuple(room.sinks):
+                sink.deliver(room, outgoing, Audience.PRESENCE)
