@@ -108,3 +108,20 @@ class AuthActions:
 @pytest.fixture
 def auth(client) -> AuthActions:
     return AuthActions(client)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Where every service is required (CI), a skipped test fails the run."""
+    if _skipped and os.environ.get("REQUIRE_SERVICES", "").lower() in ("1", "true"):
+        print(f"\n{len(_skipped)} test(s) skipped where nothing may skip:")
+        for nodeid in _skipped:
+            print("  " + nodeid)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
