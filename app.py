@@ -1,10 +1,25 @@
 """Entry point: patch the standard library, create the app, serve it."""
 
 import os
+import sys
+
+
+def _async_mode() -> str:
+    """Return ``ASYNC_MODE``; unset, gevent when gunicorn's gevent worker runs us."""
+    chosen = os.environ.get("ASYNC_MODE", "").strip()
+    if chosen:
+        return chosen
+    if "gevent" in sys.modules:
+        from gevent import monkey
+
+        if monkey.is_module_patched("socket"):
+            return "gevent"
+    return "eventlet"
+
 
 # Cooperative servers need the standard library patched before anything else
 # imports it; otherwise sockets (Redis, the database) block the whole process.
-_ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet").strip() or "eventlet"
+_ASYNC_MODE = os.environ["ASYNC_MODE"] = _async_mode()
 if _ASYNC_MODE == "eventlet":
     import eventlet
 
@@ -14,12 +29,90 @@ elif _ASYNC_MODE == "gevent":
 
     monkey.patch_all()
 
+import resource  # noqa: E402
+import socket  # noqa: E402
+
 from webapp import create_app  # noqa: E402
 from webapp.demo_data import ensure_demo_data  # noqa: E402
 from webapp.extensions import socketio  # noqa: E402
+from webapp.transports import handle_sigterm  # noqa: E402
 
+# Connections one `python app.py` serves at once (eventlet's default is 1024),
+# and connections the kernel queues before they are accepted (eventlet: 50).
+MAX_CONNECTIONS = 10_000
+LISTEN_BACKLOG = 2048
+
+
+def _raise_open_file_limit() -> None:
+    """Let the process open as many sockets as its hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _gevent_handler() -> type:
+    """Return gevent's request handler, closing connections that were upgraded."""
+    from gevent import pywsgi
+
+    class UpgradeClosingHandler(pywsgi.WSGIHandler):
+        def run_application(self) -> None:
+            try:
+                super().run_application()
+            finally:
+                # The WebSocket conversation owned the socket; no request follows.
+                if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                    self.close_connection = True
+
+    return UpgradeClosingHandler
+
+
+def _werkzeug_handler() -> type:
+    """Return Werkzeug's request handler, closing connections that were upgraded."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class UpgradeClosingHandler(WSGIRequestHandler):
+        def connection_dropped(self, error: BaseException, environ=None) -> None:
+            # WebSocket handlers end by raising ConnectionError so that nothing
+            # more is written; nothing more must be read either.
+            self.close_connection = True
+
+    return UpgradeClosingHandler
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the app with the async mode's own server until the process ends."""
+    if _ASYNC_MODE == "eventlet":
+        import eventlet.wsgi
+
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+        listener = eventlet.listen(address, family, backlog=LISTEN_BACKLOG)
+        eventlet.wsgi.server(listener, app, log_output=False, max_size=MAX_CONNECTIONS)
+    elif _ASYNC_MODE == "gevent":
+        socketio.run(
+            app,
+            host=host,
+            port=port,
+            backlog=LISTEN_BACKLOG,
+            handler_class=_gevent_handler(),
+        )
+    else:
+        socketio.run(
+            app,
+            host=host,
+            port=port,
+            allow_unsafe_werkzeug=True,
+            request_handler=_werkzeug_handler(),
+        )
+
+
+_raise_open_file_limit()
 # Running this file directly is development: a generated secret key, demo data.
 app = create_app({"DEVELOPMENT": __name__ == "__main__"})
+# SIGTERM tells realtime clients to reconnect (1012) before the process ends.
+handle_sigterm(app)
 
 if __name__ == "__main__":
     from flask_migrate import upgrade
@@ -28,11 +121,9 @@ if __name__ == "__main__":
         upgrade()
 if app.config["DEMO_DATA"]:
     ensure_demo_data(app)
+# The realtime engine listens to the other processes and keeps this one's
+# liveness from the start, not from its first client.
+app.extensions["realtime"].start(socketio.start_background_task, socketio.sleep)
 
 if __name__ == "__main__":
-    socketio.run(
-        app,
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "5000")),
-        allow_unsafe_werkzeug=True,
-    )
+    serve(os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000")))

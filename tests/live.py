@@ -24,6 +24,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def async_mode_env() -> dict[str, str]:
+    """Return ``ASYNC_MODE`` for servers when ``TEST_ASYNC_MODE`` asks for one.
+
+    CI runs the realtime tests a second time with ``TEST_ASYNC_MODE=gevent``.
+    """
+    mode = os.environ.get("TEST_ASYNC_MODE", "").strip()
+    return {"ASYNC_MODE": mode} if mode else {}
+
+
 class ServerProcess:
     """``python app.py`` (or another command) serving on a loopback port."""
 
@@ -33,6 +42,7 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         command: list[str] | None = None,
         port: int | None = None,
+        own_group: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -47,10 +57,14 @@ class ServerProcess:
             "DEMO_DATA": "0",
             "LOG_LEVEL": "WARNING",
             "PUBLIC_BASE_URL": self.url,
+            **async_mode_env(),
             **(env or {}),
         }
         self.log_path = instance_path / f"server-{self.port}.log"
         self.process: subprocess.Popen | None = None
+        # In a process group of its own, kill() takes its children along
+        # (gunicorn's worker with its master).
+        self.own_group = own_group
 
     def start(self, timeout: float = 30) -> ServerProcess:
         self.instance_path.mkdir(parents=True, exist_ok=True)
@@ -62,6 +76,7 @@ class ServerProcess:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.own_group,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -80,6 +95,7 @@ class ServerProcess:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:
+            self._kill_group()
             return
         self.process.send_signal(sig)
         try:
@@ -87,10 +103,24 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
+        self._kill_group()
 
     def kill(self) -> None:
-        """Stop the process without warning (SIGKILL)."""
+        """Stop the process (and its group, if its own) without warning."""
+        if self.own_group and self.process is not None:
+            self._kill_group()
+            self.process.wait(10)
+            return
         self.stop(signal.SIGKILL)
+
+    def _kill_group(self) -> None:
+        """Leave no child of an own-group process behind."""
+        if not self.own_group or self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture

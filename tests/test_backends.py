@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import shutil
 import subprocess
@@ -15,7 +16,12 @@ import redis
 from tests.live import free_port
 from tests.services import require_service
 from webapp.backends import bus, create_backend
-from webapp.backends.base import Backend, BackendUnavailableError, ClusterMessage
+from webapp.backends.base import (
+    Backend,
+    BackendUnavailableError,
+    ClusterMessage,
+    Departure,
+)
 from webapp.backends.memory import MemoryBackend
 from webapp.backends.redis import PREFIX, RedisBackend
 
@@ -73,7 +79,12 @@ class OwnRedis:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> OwnRedis:
-        command = ["redis-server", "--port", str(self.port), "--save", ""]
+        command = [
+            "redis-server",
+            *("--port", str(self.port), "--bind", "127.0.0.1"),
+            # Nothing on disk: a restart comes back empty, as after a crash.
+            *("--save", "", "--appendonly", "no"),
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + WAIT_SECONDS
         while not _redis_available(self.url):
@@ -116,20 +127,16 @@ class Inbox:
 
 def started(url: str) -> tuple[RedisBackend, Inbox]:
     """Return a started Redis backend once its listener is subscribed."""
-    backend, inbox = RedisBackend(url), Inbox()
+    backend, inbox = RedisBackend(url, reap_grace=0), Inbox()
     backend.start(_spawn, time.sleep, inbox)
     wait_subscribed(backend)
     return backend, inbox
 
 
-def wait_subscribed(backend: RedisBackend) -> None:
-    """Wait until the backend's listener shows as a subscriber in Redis."""
-    name = f"rt-{backend.process_id}"
+def wait_subscribed(backend: Backend) -> None:
+    """Wait until Redis confirmed the backend's subscription."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while not any(
-        client["name"] == name and int(client["sub"]) > 0
-        for client in backend.client.client_list()
-    ):
+    while not backend.listening():
         assert time.monotonic() < deadline, "listener never subscribed"
         time.sleep(0.01)
 
@@ -261,6 +268,21 @@ def test_check_passes_when_reachable(backend):
     backend.check()
 
 
+def test_a_live_process_reaps_nobody(backend):
+    backend.add_member(1, "chat", "a", client("a"), True)
+    assert backend.beat() == "alive"
+    assert backend.reap() == []
+    assert backend.presence(1, "chat") == [client("a")]
+
+
+def test_set_connections_records_this_process_count(backend):
+    backend.add_connection(1, 10)
+    backend.set_connections(1, 3)
+    assert backend.connection_count(1) == 3
+    backend.set_connections(1, 0)
+    assert backend.connection_count(1) == 0
+
+
 def test_backend_is_chosen_from_the_url():
     assert isinstance(create_backend(""), MemoryBackend)
     assert isinstance(create_backend(REDIS_URL), RedisBackend)
@@ -362,17 +384,142 @@ def test_listener_comes_back_after_redis_restarts(own_redis):
 
     # Pub/sub keeps nothing for an absent listener: publish until it hears.
     deadline = time.monotonic() + WAIT_SECONDS
-    while True:
+    heard = []
+    while not any(message.kind == "settings" for message in heard):
+        assert time.monotonic() < deadline, "the listener never came back"
         sender.publish(ClusterMessage("settings", 9))
         try:
-            heard = inbox.messages.get(timeout=0.2)
-            break
+            heard.append(inbox.messages.get(timeout=0.2))
         except queue.Empty:
-            assert time.monotonic() < deadline, "the listener never came back"
+            pass
 
-    assert (heard.kind, heard.workspace_id) == ("settings", 9)
-    assert sender.client.exists(f"{PREFIX}proc:{listener.process_id}")
+    # Settings changes made while it was deaf are lost: it asks for a resync.
+    assert heard[0] == ClusterMessage("resync", 0)
+    assert heard[-1].workspace_id == 9
+    assert listener.listening() is True
     listener.stop()
+
+
+def test_listening_tells_whether_the_bus_is_heard(own_redis):
+    listener = RedisBackend(own_redis.url)
+    assert listener.listening() is None
+    listener.start(_spawn, time.sleep, Inbox())
+    wait_subscribed(listener)
+
+    own_redis.stop()
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while listener.listening():
+        assert time.monotonic() < deadline, "the lost subscription went unnoticed"
+        time.sleep(0.05)
+    assert listener.listening() is False
+    listener.stop()
+    assert listener.listening() is None
+
+
+def test_outage_is_logged_at_error_once_and_its_end_at_info(own_redis, caplog):
+    caplog.set_level(logging.INFO, logger="webapp.backends.redis")
+    backend = RedisBackend(own_redis.url)
+    backend.check()
+    own_redis.stop()
+    for _ in range(3):
+        with pytest.raises(BackendUnavailableError):
+            backend.history(1, "chat")
+    own_redis.start()
+    backend.check()
+
+    records = [r for r in caplog.records if r.name == "webapp.backends.redis"]
+    assert [r.levelname for r in records] == ["ERROR", "INFO"]
+    assert "not reachable" in records[0].getMessage()
+    assert "reachable again" in records[1].getMessage()
+
+
+def test_beat_registers_and_reports_a_forgotten_process(redis_url):
+    backend = RedisBackend(redis_url)
+    assert backend.beat() == "alive"
+    assert backend.client.sismember(f"{PREFIX}procs", backend.process_id)
+
+    # What an empty restart of Redis does.
+    backend.client.flushdb()
+
+    assert backend.beat() == "forgotten"
+    assert backend.beat() == "alive"
+
+
+def _dead_and_survivors(url: str) -> tuple[RedisBackend, RedisBackend, RedisBackend]:
+    dead, first, second = (RedisBackend(url, reap_grace=0) for _ in range(3))
+    for backend in (dead, first, second):
+        backend.beat()
+    dead.add_member(1, "chat", "a", client("a"), True)
+    dead.add_member(1, "room:1", "a", client("a"), False)
+    dead.add_member(2, "chat", "b", client("b"), True)
+    dead.add_member(2, "chat", "gone", client("gone"), True)
+    dead.remove_member(2, "chat", "gone")
+    dead.add_connection(1, 5)
+    dead.add_connection(2, 5)
+    first.add_member(1, "chat", "c", client("c"), True)
+    first.add_connection(1, 5)
+    # What a kill -9 leaves behind once its liveness expired.
+    first.client.delete(f"{PREFIX}proc:{dead.process_id}")
+    return dead, first, second
+
+
+def test_one_survivor_reaps_a_dead_process_and_gets_its_members(redis_url):
+    dead, first, second = _dead_and_survivors(redis_url)
+
+    departed = first.reap()
+
+    assert sorted(departed, key=lambda d: (d.workspace_id, d.channel)) == [
+        Departure(1, "chat", client("a"), True),
+        Departure(1, "room:1", client("a"), False),
+        Departure(2, "chat", client("b"), True),
+    ]
+    assert second.reap() == [] and first.reap() == []
+    assert first.channel_counts(1) == {"chat": 1}
+    assert first.channel_counts(2) == {}
+    redis = first.client
+    assert redis.hkeys(f"{PREFIX}1:conns") == [first.process_id]
+    assert not redis.exists(f"{PREFIX}2:conns")
+    assert not redis.exists(f"{PREFIX}pm:{dead.process_id}")
+    assert not redis.sismember(f"{PREFIX}procs", dead.process_id)
+
+
+def test_members_of_a_dead_process_are_hidden_until_reaped(redis_url):
+    dead, first, _ = _dead_and_survivors(redis_url)
+    assert first.presence(1, "chat") == [client("c")]
+    assert first.client.hexists(f"{PREFIX}1:m:chat", "a")
+    assert [d.client for d in first.reap() if d.channel == "chat"][0] == client("a")
+
+
+def test_reaping_waits_for_the_grace_after_redis_answers(redis_url):
+    dead, _, _ = _dead_and_survivors(redis_url)
+    patient = RedisBackend(redis_url)
+    patient.beat()
+    assert patient.reap() == []
+
+
+def test_a_process_taken_for_dead_registers_under_a_new_id(redis_url):
+    slow, first, _ = _dead_and_survivors(redis_url)
+    old_id = slow.process_id
+    first.reap()
+
+    assert slow.beat() == "reaped"
+
+    assert slow.process_id != old_id
+    assert slow.beat() == "alive"
+    assert slow.client.sismember(f"{PREFIX}procs", slow.process_id)
+    slow.add_member(1, "chat", "a", client("a"), True)
+    assert first.presence(1, "chat") == [client("c"), client("a")]
+
+
+def test_stopped_backend_is_reaped_at_once(redis_url):
+    leaving, survivor = started(redis_url)[0], started(redis_url)[0]
+    leaving.beat()
+    survivor.beat()
+    leaving.add_member(1, "chat", "a", client("a"), True)
+    leaving.stop()
+    assert survivor.reap() == [Departure(1, "chat", client("a"), True)]
+    survivor.stop()
 
 
 @pytest.mark.parametrize(

@@ -5,15 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
 
 from tests.services import require_service
 from tests.test_backends import OwnRedis, own_redis_server, wait_subscribed
-from webapp.backends.redis import RedisBackend
+from webapp.backends.redis import PREFIX, RedisBackend
 from webapp.realtime.connection import Connection
 from webapp.realtime.errors import ClosingError
+from webapp.realtime.liveness import check_liveness, resync_settings
 from webapp.realtime.rules import ChannelRule, Limits
 from webapp.realtime.testing import Harness
 
@@ -37,6 +39,11 @@ def _redis_available(url: str) -> bool:
     return True
 
 
+def _backend() -> RedisBackend:
+    # Without the grace a process gives the others after Redis answers again.
+    return RedisBackend(REDIS_URL, reap_grace=0)
+
+
 def _started(rt: Harness) -> Harness:
     rt.engine.start(_spawn, time.sleep)
     wait_subscribed(rt.backend)
@@ -49,10 +56,8 @@ def pair(request) -> Iterator[tuple[Harness, Harness]]:
     require_service(_redis_available(REDIS_URL), "Redis is not reachable")
     redis.Redis.from_url(REDIS_URL).flushdb()
     limits = getattr(request, "param", None) or Limits()
-    first = Harness(*RULES, limits=limits, backend=RedisBackend(REDIS_URL))
-    second = Harness(
-        *RULES, limits=limits, backend=RedisBackend(REDIS_URL), store=first.store
-    )
+    first = Harness(*RULES, limits=limits, backend=_backend())
+    second = Harness(*RULES, limits=limits, backend=_backend(), store=first.store)
     yield _started(first), _started(second)
     first.engine.stop()
     second.engine.stop()
@@ -135,6 +140,93 @@ def test_settings_change_reaches_the_other_process(pair):
     first.connect()
     first.change(enabled=False)
     (frame,) = wait_for(second, there, 1)
+    assert frame["payload"]["code"] == "realtime_disabled"
+    assert there.closed
+
+
+def _unstarted(first: Harness) -> Harness:
+    """A third process whose liveness the test drives by hand."""
+    rt = Harness(*RULES, backend=_backend(), store=first.store)
+    rt.backend.beat()
+    return rt
+
+
+def _expire(rt: Harness) -> None:
+    """Make the process look killed: its liveness key is gone."""
+    rt.backend.client.delete(f"{PREFIX}proc:{rt.backend.process_id}")
+
+
+def _watch(rt: Harness) -> Connection:
+    watcher = rt.connect()
+    rt.join(watcher, "chat", presence=True)
+    return watcher
+
+
+def test_members_of_a_killed_process_leave_with_one_announcement(pair):
+    first, second = pair
+    here, there = _watch(first), _watch(second)
+    wait_for(first, here, 1)
+    killed = _unstarted(first)
+    gone = killed.connect()
+    killed.join(gone, "chat", presence=True)
+    wait_for(first, here, 1)
+    wait_for(second, there, 1)
+
+    _expire(killed)
+
+    for rt, watcher in ((first, here), (second, there)):
+        (update,) = wait_for(rt, watcher, 1)
+        assert update["payload"] == {"action": "leave", "presence": gone.client}
+    assert gone.socket_id not in {
+        client["socketId"] for client in first.backend.presence(1, "chat")
+    }
+    # Exactly once: the next frame each watcher gets is this message.
+    first.send(here, "message", "chat", "after")
+    assert [f["action"] for f in wait_for(first, here, 1)] == ["message"]
+    assert [f["action"] for f in wait_for(second, there, 1)] == ["message"]
+
+
+def test_process_taken_for_dead_registers_and_announces_its_members(pair):
+    first, second = pair
+    there = _watch(second)
+    slow = _unstarted(first)
+    member = slow.connect()
+    slow.join(member, "chat", presence=True)
+    wait_for(second, there, 1)
+    _expire(slow)
+    (left,) = wait_for(second, there, 1)
+    assert left["payload"]["action"] == "leave"
+
+    check_liveness(slow.engine)
+
+    (back,) = wait_for(second, there, 1)
+    assert back["payload"] == {"action": "join", "presence": member.client}
+    assert member.client in second.backend.presence(1, "chat")
+    assert second.backend.connection_count(1) == 2
+
+
+def test_process_forgotten_by_redis_records_its_members_again(pair):
+    first, second = pair
+    here = _watch(first)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while second.backend.presence(1, "chat") != [here.client]:
+        assert time.monotonic() < deadline, "the member was never recorded again"
+        time.sleep(0.05)
+    assert second.backend.connection_count(1) == 1
+    # Nobody was told it left, so nobody is told it came back.
+    assert first.received(here) == []
+
+
+def test_resync_reloads_settings_missed_while_deaf(pair):
+    first, second = pair
+    there = second.connect()
+    first.store.put(replace(first.snapshot, enabled=False))
+
+    resync_settings(second.engine)
+
+    (frame,) = second.received(there)
     assert frame["payload"]["code"] == "realtime_disabled"
     assert there.closed
 

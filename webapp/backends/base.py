@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-MessageKind = Literal["broadcast", "direct", "settings"]
+MessageKind = Literal["broadcast", "direct", "settings", "resync"]
 # Whom a broadcast reaches among a channel's members (see realtime.sink.Audience).
 AUDIENCE_ALL = 0
 AUDIENCE_AUTHENTICATED = 1
@@ -30,6 +30,9 @@ class ClusterMessage:
     ``audience``; ``id`` is set when the frame was stored in history.
     ``direct``: deliver ``frame`` to the connection ``target`` only.
     ``settings``: the workspace's settings changed; reload and enforce them.
+    ``resync``: never sent; the listener hands it to its own process when it
+    subscribes again after losing Redis, as settings messages may have been
+    missed meanwhile.
     """
 
     kind: MessageKind
@@ -42,6 +45,21 @@ class ClusterMessage:
     created_at: int = 0
     origin: str = ""
 
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """A member of a channel whose server process died, now forgotten."""
+
+    workspace_id: int
+    channel: str
+    client: dict[str, Any]
+    presence: bool
+
+
+# What :meth:`Backend.beat` found: this process still registered; forgotten by
+# the backend (an empty restart) without anyone told; or taken for dead by
+# another process, which announced its members' leaves.
+Liveness = Literal["alive", "forgotten", "reaped"]
 
 Spawn = Callable[[Callable[[], None]], object]
 Sleep = Callable[[float], None]
@@ -74,7 +92,35 @@ class Backend(Protocol):
         ...
 
     def stop(self) -> None:
-        """Stop the listener started by :meth:`start`."""
+        """Stop the listener started by :meth:`start`.
+
+        Other processes then forget this one's remaining members at once,
+        rather than when its liveness expires.
+        """
+        ...
+
+    def listening(self) -> bool | None:
+        """Tell whether the listener hears the other processes right now.
+
+        None when there is nothing to hear: no listener was started, or the
+        backend serves one process only.
+        """
+        ...
+
+    def beat(self) -> Liveness:
+        """Renew this process's liveness; tell whether it must register again.
+
+        After ``forgotten`` or ``reaped`` the caller records its connections
+        (:meth:`set_connections`) and members (:meth:`add_member`) again.
+        """
+        ...
+
+    def reap(self) -> list[Departure]:
+        """Forget the members and connections of processes that stopped beating.
+
+        Each dead process is reaped by one surviving process only, which gets
+        its members back to announce their leaves.
+        """
         ...
 
     def publish(self, message: ClusterMessage, history_size: int = 0) -> int | None:
@@ -149,6 +195,10 @@ class Backend(Protocol):
 
     def remove_connection(self, workspace_id: int) -> None:
         """Count a connection of the workspace as closed."""
+        ...
+
+    def set_connections(self, workspace_id: int, count: int) -> None:
+        """Record that this process has ``count`` connections of the workspace."""
         ...
 
     def connection_count(self, workspace_id: int) -> int:

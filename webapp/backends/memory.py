@@ -6,7 +6,14 @@ import uuid
 from collections import deque
 from typing import Any
 
-from webapp.backends.base import ClusterMessage, MessageHandler, Sleep, Spawn
+from webapp.backends.base import (
+    ClusterMessage,
+    Departure,
+    Liveness,
+    MessageHandler,
+    Sleep,
+    Spawn,
+)
 
 _ChannelKey = tuple[int, str]
 
@@ -49,6 +56,15 @@ class MemoryBackend:
 
     def stop(self) -> None:
         return None
+
+    def listening(self) -> bool | None:
+        return None
+
+    def beat(self) -> Liveness:
+        return "alive"
+
+    def reap(self) -> list[Departure]:
+        return []
 
     def publish(self, message: ClusterMessage, history_size: int = 0) -> int | None:
         if history_size <= 0 or message.kind != "broadcast" or message.frame is None:
@@ -140,6 +156,12 @@ class MemoryBackend:
 
     def remove_connection(self, workspace_id: int) -> None:
         count = self._connections.get(workspace_id, 0) - 1
+        if count > 0:
+            self._connections[workspace_id] = count
+        else:
+            self._connections.pop(workspace_id, None)
+
+    def set_connections(self, workspace_id: int, count: int) -> None:
         if count > 0:
             self._connections[workspace_id] = count
         else:

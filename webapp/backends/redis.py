@@ -3,9 +3,11 @@
 Keys, per workspace ``w`` and channel ``c``: ``rt:w:hid:c`` (last history id),
 ``rt:w:h:c`` (history list, oldest first), ``rt:w:m:c`` (members hash: socket id
 to ``process|presence|joined at|client JSON``), ``rt:w:ch`` (channels with members),
-``rt:w:conns`` (open connections per process); ``rt:proc:<id>`` marks a live
-process. Every message to other processes goes over one Redis pub/sub channel,
-``rt:bus``, tagged with the sending process so it can skip its own echoes.
+``rt:w:conns`` (open connections per process). Each process keeps
+``rt:proc:<id>`` alive and its id in ``rt:procs`` (see :mod:`redis_scripts`
+for the indexes that let a survivor reap a dead process). Every message to
+other processes goes over one Redis pub/sub channel, ``rt:bus``, tagged with
+the sending process so it can skip its own echoes.
 """
 
 from __future__ import annotations
@@ -25,38 +27,34 @@ from webapp.backends import redis_scripts
 from webapp.backends.base import (
     BackendUnavailableError,
     ClusterMessage,
+    Departure,
+    Liveness,
     MessageHandler,
     Sleep,
     Spawn,
 )
 from webapp.backends.bus import (
-    decode_message,
     echo_prefix,
     encode_json,
     encode_message,
     message_head,
 )
+from webapp.backends.redis_listener import BusListener
+from webapp.backends.redis_registry import (
+    PREFIX,
+    PROCESS_TTL_SECONDS,
+    ProcessRegistry,
+    key,
+    member_index,
+    process_key,
+    workspace_index,
+)
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "rt:"
 BUS = PREFIX + "bus"
-PROCESS_TTL_SECONDS = 30
-HEARTBEAT_SECONDS = 10
-MAX_BACKOFF_SECONDS = 30.0
 MAX_CONNECTIONS = 32
 POOL_WAIT_SECONDS = 10
-
-
-@contextmanager
-def _unavailable() -> Iterator[None]:
-    """Turn any Redis failure into :class:`BackendUnavailableError`."""
-    try:
-        yield
-    except redis.RedisError as exc:
-        raise BackendUnavailableError(
-            f"Redis is not reachable: {type(exc).__name__}"
-        ) from None
 
 
 class RedisBackend:
@@ -67,13 +65,18 @@ class RedisBackend:
     nothing); clients that re-join with ``since`` get them from history.
     Every process receives every message of the bus, whether it has members in
     the channel or not, so the bus bounds how far processes can be added.
-    Connection counts and members live only in Redis: after Redis restarts
-    empty, connections open at the time are no longer counted.
+    History lives in Redis only: it survives a Redis restart only where Redis
+    persists its data (AOF or RDB). A client joining on one process can hear
+    of a member that joined on another a moment before twice: in
+    ``presence_full`` and in a ``presence_update`` still on the bus.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, reap_grace: float = PROCESS_TTL_SECONDS) -> None:
         self.url = url
-        self.process_id = uuid.uuid4().hex
+        # After Redis answers again, the others get this long to beat before
+        # this process may take them for dead.
+        self.reap_grace = reap_grace
+        process_id = uuid.uuid4().hex
         # A bounded pool: under a burst of clients, tasks wait their turn for
         # one of a few busy connections instead of each opening its own (new
         # connections are what time out first on a saturated server).
@@ -86,111 +89,114 @@ class RedisBackend:
             health_check_interval=30,
             decode_responses=True,
             # Names this process's connections in CLIENT LIST.
-            client_name=f"rt-{self.process_id}",
+            client_name=f"rt-{process_id}",
         )
         self.client = redis.Redis(connection_pool=pool)
-        self._process_key = f"{PREFIX}proc:{self.process_id}"
-        self._own_echo = echo_prefix(self.process_id)
-        self._append = self.client.register_script(redis_scripts.APPEND_AND_PUBLISH)
-        self._add_connection = self.client.register_script(redis_scripts.ADD_CONNECTION)
-        self._remove_connection = self.client.register_script(
-            redis_scripts.REMOVE_CONNECTION
-        )
-        self._count = self.client.register_script(redis_scripts.COUNT_CONNECTIONS)
-        self._remove_member = self.client.register_script(redis_scripts.REMOVE_MEMBER)
-        self._started = False
-        self._stopped = False
+        self._registry = ProcessRegistry(self.client, process_id)
+        self._listener = BusListener(self.client, BUS, self.describe())
+        self._listener.own_echoes = (echo_prefix(self.process_id),)
+        script = self.client.register_script
+        self._append = script(redis_scripts.APPEND_AND_PUBLISH)
+        self._add_member = script(redis_scripts.ADD_MEMBER)
+        self._remove_member = script(redis_scripts.REMOVE_MEMBER)
+        self._add_connection = script(redis_scripts.ADD_CONNECTION)
+        self._remove_connection = script(redis_scripts.REMOVE_CONNECTION)
+        self._count = script(redis_scripts.COUNT_CONNECTIONS)
+        # Since when Redis has answered without a break (monotonic), or None;
+        # and whether an outage was logged and not yet its end.
+        self._reachable_since: float | None = None
+        self._down = False
 
     def describe(self) -> str:
         parts = urlsplit(self.url)
         return f"redis at {parts.hostname}:{parts.port or 6379}"
 
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turn a Redis failure into :class:`BackendUnavailableError`.
+
+        The first failure of an outage is logged at ERROR, and the first
+        success after it at INFO; what fails in between is the callers' to
+        report (at most a warning).
+        """
+        try:
+            yield
+        except redis.RedisError as exc:
+            self._reachable_since = None
+            if not self._down:
+                self._down = True
+                logger.error(
+                    "%s is not reachable (%s): realtime answers 'unavailable' "
+                    "until it is back",
+                    self.describe(),
+                    type(exc).__name__,
+                )
+            raise BackendUnavailableError(
+                f"Redis is not reachable: {type(exc).__name__}"
+            ) from None
+        if self._reachable_since is None:
+            self._reachable_since = time.monotonic()
+            if self._down:
+                self._down = False
+                logger.info("%s is reachable again", self.describe())
+
     def check(self) -> None:
-        with _unavailable():
+        with self._reaching():
             self.client.ping()
 
     # Cross-process messages.
 
     def start(self, spawn: Spawn, sleep: Sleep, on_message: MessageHandler) -> None:
-        if self._started:
-            return
-        self._started = True
-        self._stopped = False
-        spawn(lambda: self._listen(sleep, on_message))
+        self._listener.start(spawn, sleep, on_message)
 
     def stop(self) -> None:
-        self._stopped = True
-        self._started = False
+        self._listener.stop()
+        try:
+            self._registry.retire()
+        except redis.RedisError:
+            logger.warning("could not retire %s: Redis unavailable", self.process_id)
+
+    def listening(self) -> bool | None:
+        if not self._listener.running:
+            return None
+        return self._listener.subscribed
 
     def publish(self, message: ClusterMessage, history_size: int = 0) -> int | None:
         if history_size > 0 and message.kind == "broadcast" and message.frame:
             entry = encode_json({**message.frame, "created_at": message.created_at})
             head = message_head(message, self.process_id)
             ws, channel = message.workspace_id, message.channel
-            keys = [self._key(ws, "hid", channel), self._key(ws, "h", channel)]
-            with _unavailable():
+            keys = [key(ws, "hid", channel), key(ws, "h", channel)]
+            with self._reaching():
                 message.id = int(self._append(keys, [entry, history_size, BUS, head]))
             return message.id
-        with _unavailable():
+        with self._reaching():
             self.client.publish(BUS, encode_message(message, self.process_id))
         return None
 
-    def _listen(self, sleep: Sleep, on_message: MessageHandler) -> None:
-        backoff = 0.5
-        while not self._stopped:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(BUS)
-                self._beat()
-                logger.info("listening on Redis %s as %s", BUS, self.process_id)
-                backoff = 0.5
-                self._pump(pubsub, on_message)
-            except redis.RedisError as exc:
-                # A blip is survivable; still failing after retries is not.
-                level = logging.ERROR if backoff >= 4 else logging.WARNING
-                logger.log(
-                    level,
-                    "Redis listener lost (%s); retrying in %.1fs",
-                    type(exc).__name__,
-                    backoff,
-                )
-            except Exception:
-                logger.exception("Redis listener failed; retrying in %.1fs", backoff)
-            finally:
-                pubsub.close()
-            if not self._stopped:
-                sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+    # Liveness.
 
-    def _pump(self, pubsub: Any, on_message: MessageHandler) -> None:
-        next_beat = time.monotonic() + HEARTBEAT_SECONDS
-        while not self._stopped:
-            raw = pubsub.get_message(timeout=1.0)
-            if raw is not None and raw.get("type") == "message":
-                self._dispatch(raw["data"], on_message)
-            if time.monotonic() >= next_beat:
-                self._beat()
-                next_beat = time.monotonic() + HEARTBEAT_SECONDS
+    @property
+    def process_id(self) -> str:
+        """Return this process's id; it changes if others took it for dead."""
+        return self._registry.process_id
 
-    def _dispatch(self, data: str, on_message: MessageHandler) -> None:
-        # This process delivered its own messages already.
-        if data.startswith(self._own_echo):
-            return
-        try:
-            on_message(decode_message(data))
-        except Exception:
-            logger.exception("failed to handle a message from another process")
+    def beat(self) -> Liveness:
+        with self._reaching():
+            found = self._registry.beat()
+        if found == "reaped":
+            # Echoes of the old id stay skipped too.
+            self._listener.own_echoes += (echo_prefix(self.process_id),)
+        return found
 
-    def _beat(self) -> None:
-        self.client.set(self._process_key, "1", ex=PROCESS_TTL_SECONDS)
+    def reap(self) -> list[Departure]:
+        since = self._reachable_since
+        if since is None or time.monotonic() - since < self.reap_grace:
+            return []
+        with self._reaching():
+            return self._registry.reap()
 
     # History.
-
-    @staticmethod
-    def _key(workspace_id: int, kind: str, channel: str | None = None) -> str:
-        if channel is None:
-            return f"{PREFIX}{workspace_id}:{kind}"
-        return f"{PREFIX}{workspace_id}:{kind}:{channel}"
 
     def append_history(
         self,
@@ -202,15 +208,15 @@ class RedisBackend:
     ) -> int:
         entry = encode_json({**frame, "created_at": created_at})
         keys = [
-            self._key(workspace_id, "hid", channel),
-            self._key(workspace_id, "h", channel),
+            key(workspace_id, "hid", channel),
+            key(workspace_id, "h", channel),
         ]
-        with _unavailable():
+        with self._reaching():
             return int(self._append(keys, [entry, size, "", ""]))
 
     def history(self, workspace_id: int, channel: str) -> list[dict[str, Any]]:
-        with _unavailable():
-            stored = self.client.lrange(self._key(workspace_id, "h", channel), 0, -1)
+        with self._reaching():
+            stored = self.client.lrange(key(workspace_id, "h", channel), 0, -1)
         entries = [json.loads(text) for text in stored]
         for entry in entries:
             entry["options"]["id"] = entry["id"]
@@ -238,41 +244,53 @@ class RedisBackend:
         # The join time keeps presence lists in join order (hashes keep none).
         joined = f"{time.time():.6f}"
         value = f"{self.process_id}|{int(presence)}|{joined}|{encode_json(client)}"
-        with _unavailable():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hset(self._key(workspace_id, "m", channel), socket_id, value)
-            pipe.sadd(self._key(workspace_id, "ch"), channel)
-            pipe.set(self._process_key, "1", ex=PROCESS_TTL_SECONDS)
-            pipe.execute()
+        keys = [
+            key(workspace_id, "m", channel),
+            key(workspace_id, "ch"),
+            member_index(self.process_id),
+            process_key(self.process_id),
+        ]
+        args = [
+            socket_id,
+            value,
+            channel,
+            f"{workspace_id}:{channel}",
+            PROCESS_TTL_SECONDS,
+            self.process_id,
+        ]
+        with self._reaching():
+            self._add_member(keys, args)
 
     def remove_member(self, workspace_id: int, channel: str, socket_id: str) -> None:
-        keys = [self._key(workspace_id, "m", channel), self._key(workspace_id, "ch")]
-        with _unavailable():
-            self._remove_member(keys, [socket_id, channel])
+        keys = [key(workspace_id, "m", channel), key(workspace_id, "ch")]
+        args = [socket_id, channel, f"{workspace_id}:{channel}", f"{PREFIX}pm:"]
+        with self._reaching():
+            self._remove_member(keys, args)
 
     def member(
         self, workspace_id: int, channel: str, socket_id: str
     ) -> dict[str, Any] | None:
-        with _unavailable():
-            value = self.client.hget(self._key(workspace_id, "m", channel), socket_id)
+        with self._reaching():
+            value = self.client.hget(key(workspace_id, "m", channel), socket_id)
         return json.loads(value.split("|", 3)[3]) if value else None
 
     def _live_members(self, workspace_id: int, channel: str) -> dict[str, list[str]]:
-        """Return live members: socket id -> [process, presence, joined, client]."""
-        key = self._key(workspace_id, "m", channel)
-        with _unavailable():
+        """Return live members: socket id -> [process, presence, joined, client].
+
+        Members of dead processes are skipped, not removed: the process that
+        reaps them must find them to announce their leaves.
+        """
+        members_key = key(workspace_id, "m", channel)
+        with self._reaching():
             members = {
                 socket_id: value.split("|", 3)
-                for socket_id, value in self.client.hgetall(key).items()
+                for socket_id, value in self.client.hgetall(members_key).items()
             }
             processes = sorted({parts[0] for parts in members.values()})
             pipe = self.client.pipeline(transaction=False)
             for process in processes:
-                pipe.exists(f"{PREFIX}proc:{process}")
+                pipe.exists(process_key(process))
             alive = dict(zip(processes, pipe.execute(), strict=True))
-            dead = [sid for sid, parts in members.items() if not alive[parts[0]]]
-            if dead:
-                self.client.hdel(key, *dead)
         return {sid: parts for sid, parts in members.items() if alive[parts[0]]}
 
     def presence(self, workspace_id: int, channel: str) -> list[dict[str, Any]]:
@@ -282,8 +300,8 @@ class RedisBackend:
         return [json.loads(parts[3]) for parts in visible]
 
     def channel_counts(self, workspace_id: int) -> dict[str, int]:
-        with _unavailable():
-            channels = sorted(self.client.smembers(self._key(workspace_id, "ch")))
+        with self._reaching():
+            channels = sorted(self.client.smembers(key(workspace_id, "ch")))
         counts = {}
         for channel in channels:
             members = len(self._live_members(workspace_id, channel))
@@ -294,23 +312,34 @@ class RedisBackend:
     # Connections.
 
     def add_connection(self, workspace_id: int, limit: int) -> bool:
-        args = [self.process_id, limit, PROCESS_TTL_SECONDS, f"{PREFIX}proc:"]
-        with _unavailable():
-            return bool(self._add_connection([self._key(workspace_id, "conns")], args))
+        keys = [key(workspace_id, "conns"), workspace_index(self.process_id)]
+        args = [
+            self.process_id,
+            limit,
+            PROCESS_TTL_SECONDS,
+            f"{PREFIX}proc:",
+            workspace_id,
+        ]
+        with self._reaching():
+            return bool(self._add_connection(keys, args))
 
     def remove_connection(self, workspace_id: int) -> None:
-        with _unavailable():
-            self._remove_connection(
-                [self._key(workspace_id, "conns")], [self.process_id]
-            )
+        with self._reaching():
+            self._remove_connection([key(workspace_id, "conns")], [self.process_id])
+
+    def set_connections(self, workspace_id: int, count: int) -> None:
+        with self._reaching():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(key(workspace_id, "conns"), self.process_id, count)
+            pipe.sadd(workspace_index(self.process_id), workspace_id)
+            pipe.execute()
 
     def connection_count(self, workspace_id: int) -> int:
-        key = self._key(workspace_id, "conns")
-        with _unavailable():
-            return int(self._count([key], [f"{PREFIX}proc:"]))
+        with self._reaching():
+            return int(self._count([key(workspace_id, "conns")], [f"{PREFIX}proc:"]))
 
     def forget_workspace(self, workspace_id: int) -> None:
-        with _unavailable():
+        with self._reaching():
             keys = list(self.client.scan_iter(f"{PREFIX}{workspace_id}:*", count=500))
             for start in range(0, len(keys), 500):
                 self.client.delete(*keys[start : start + 500])
