@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import engineio
 import pytest
 import redis
 import socketio
@@ -103,13 +104,32 @@ class Seeder:
             db.engine.dispose()
 
 
+class _InOrderEngineIO(engineio.Client):
+    """Run message handlers on the reading thread, so frames queue in order.
+
+    python-engineio's client otherwise runs each message's handler in a
+    thread of its own, which can queue two frames in the other order.
+    """
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class InOrderSocketIO(socketio.Client):
+    """A python-socketio client whose handlers see frames in arrival order."""
+
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InOrderEngineIO
+
+
 class RtClient:
     """A python-socketio client of the ``/rt`` namespace, recording frames."""
 
-    def __init__(self, url: str, connection_hash: str, token: str | None = None):
+    def __init__(self, url: str, connection_hash: str, token: Any = None):
         self.frames: queue.Queue[dict[str, Any]] = queue.Queue()
         self.disconnected = threading.Event()
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = InOrderSocketIO(reconnection=False)
         self.sio.on("rt", self.frames.put, namespace="/rt")
         self.sio.on("disconnect", self._on_disconnect, namespace="/rt")
         self.sio.connect(

@@ -40,7 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
     )
     app.config.update(overrides)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if not app.config["SESSION_COOKIE_SAMESITE"]:
+        # Flask's own default is None, which setdefault would have kept.
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]

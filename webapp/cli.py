@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.backends import BackendUnavailableError
 from webapp.extensions import db
 from webapp.models import HISTORY_SIZES, Builder, ChannelRule, Workspace
-from webapp.realtime.channels import channel_problem
+from webapp.realtime.channels import rule_name_problem
 from webapp.urls import api_group_base_url
 
 MIN_PASSWORD_LENGTH = 8
@@ -103,7 +103,7 @@ def create_builder(email: str, password: str) -> None:
 def _channel_rule(
     name: str, nested: bool, presence: bool, history: int, auth_only: bool
 ) -> ChannelRule:
-    problem = channel_problem(name)
+    problem = rule_name_problem(name)
     if problem is None and nested and ("*" in name[:-1] or not name.endswith("*")):
         problem = "A nested channel rule ends in '*' and has no other '*'."
     if problem is None and not nested and "*" in name:

@@ -49,7 +49,9 @@ def verify_token(
     :raises InvalidTokenError: for anything but a valid, unexpired token of
         that workspace.
     """
-    if not isinstance(token, str) or not token or len(token) > 2048:
+    # Issued tokens are short URL-safe ASCII; anything else is no token of ours
+    # (and non-ASCII text would fail inside the signature check).
+    if not isinstance(token, str) or not 0 < len(token) <= 2048 or not token.isascii():
         raise InvalidTokenError("malformed token")
     serializer = URLSafeSerializer(secret_key, salt=_SALT)
     try:

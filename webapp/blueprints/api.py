@@ -323,7 +323,8 @@ def realtime_event(group_key: str):
 
     Authenticated by the workspace's server API key, never an end user's token.
     """
-    from webapp.realtime.errors import RealtimeError
+    from webapp.realtime.codec import frame_text
+    from webapp.realtime.errors import InvalidFrameError, RealtimeError
 
     workspace = workspace_for(group_key)
     key = bearer_token()
@@ -336,12 +337,17 @@ def realtime_event(group_key: str):
         )
     json_body({})
     body = request.get_json(force=True, silent=True)
+    data = body.get("data")
+    try:
+        # What clients could not read (NaN, lone surrogates, deep nesting)
+        # must not reach them, as from a client's own frame.
+        frame_text(data)
+    except InvalidFrameError as exc:
+        raise ApiError(422, "invalid_input", f"data: {exc.message}") from None
 
     engine = current_app.extensions["realtime"]
     try:
-        frame = engine.publish_event(
-            workspace.id, body.get("channel"), body.get("data")
-        )
+        frame = engine.publish_event(workspace.id, body.get("channel"), data)
     except RealtimeError as exc:
         status = _EVENT_ERROR_STATUS.get(exc.code, 503)
         raise ApiError(status, exc.code, exc.message) from None

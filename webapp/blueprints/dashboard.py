@@ -30,9 +30,15 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("dashboard", __name__)
 
+# Ids are 32-bit integer columns: a larger number in a URL names nothing, and
+# the databases refuse to even compare with it.
+MAX_ID = 2**31 - 1
+
 
 def own_workspace(workspace_id: int) -> Workspace:
     """Return the current builder's workspace, or answer 404 for any other."""
+    if workspace_id > MAX_ID:
+        abort(404)
     workspace = db.session.scalar(
         select(Workspace).where(
             Workspace.id == workspace_id, Workspace.owner_id == current_user.id

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, g, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from webapp.extensions import db
+from webapp.extensions import db, login_manager
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ def handle_database_down(exc: OperationalError):
     # The database going away for a moment must not show a traceback.
     logger.error("database unavailable: %s", type(exc.orig).__name__)
     db.session.rollback()
+    # The page must not ask the database who is logged in (Flask-Login keeps
+    # the request's user in g._login_user and loads it only when absent).
+    g._login_user = login_manager.anonymous_user()
     message = "The service is briefly unavailable. Please try again in a moment."
     if wants_json():
         return error_response(503, "unavailable", message)

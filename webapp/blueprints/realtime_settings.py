@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import notify
 from webapp.blueprints.dashboard import (
+    MAX_ID,
     bp,
     commit_change,
     own_workspace,
@@ -43,6 +44,8 @@ _DUPLICATE_RULE = "This workspace already has a channel rule with that name."
 
 
 def _own_rule(workspace: Workspace, rule_id: int) -> ChannelRule:
+    if rule_id > MAX_ID:
+        abort(404)
     rule = db.session.scalar(
         select(ChannelRule).where(
             ChannelRule.id == rule_id, ChannelRule.workspace_id == workspace.id

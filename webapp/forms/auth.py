@@ -6,6 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from webapp.forms import NoControlCharacters
+
 PASSWORD_MIN_LENGTH = 8
 # Hashing cost grows with the input; nobody needs a longer password than this.
 PASSWORD_MAX_LENGTH = 256
@@ -57,6 +59,7 @@ class LoginForm(FlaskForm):
         validators=[
             DataRequired("Enter your email address."),
             Length(max=EMAIL_MAX_LENGTH, message="This email address is too long."),
+            NoControlCharacters("Enter a valid email address."),
         ],
     )
     password = PasswordField(

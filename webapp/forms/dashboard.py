@@ -12,8 +12,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from webapp.forms import NoControlCharacters
 from webapp.models import HISTORY_SIZES, ChannelRule, Workspace
-from webapp.realtime.channels import channel_problem
+from webapp.realtime.channels import rule_name_problem
 
 WORKSPACE_NAME_MAX = 80
 RULE_FIELDS = (
@@ -59,6 +60,7 @@ class WorkspaceForm(FlaskForm):
         validators=[
             DataRequired("Give the workspace a name."),
             Length(max=WORKSPACE_NAME_MAX, message=_NAME_TOO_LONG),
+            NoControlCharacters("A workspace name cannot hold control characters."),
         ],
     )
 
@@ -118,7 +120,7 @@ class ChannelRuleForm(FlaskForm):
     )
 
     def validate_name(self, field: StringField) -> None:
-        problem = channel_problem(field.data)
+        problem = rule_name_problem(field.data)
         if problem is None:
             problem = _wildcard_problem(field.data, self.nested.data)
         if problem is not None:

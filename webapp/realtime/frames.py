@@ -8,7 +8,6 @@ frames for the sender and leaves broadcasts to the rooms.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,14 +52,6 @@ class ClientFrame:
     channel: str
     options: dict[str, Any]
     payload: Any
-
-
-def decode_frame(text: str) -> Any:
-    """Return the JSON value of a frame's text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise InvalidFrameError("The frame is not JSON.") from None
 
 
 def _check_join_payload(payload: Any) -> None:
@@ -127,6 +118,25 @@ def leave_frame(channel: str, client: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _not_in(
+    held: list[dict[str, Any]], replies: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Return the held frames whose history entry the replies do not carry."""
+    ids = set()
+    for reply in replies:
+        if reply["action"] in ("message", "event"):
+            ids.add(reply["options"].get("id"))
+        elif reply["action"] == "history":
+            ids.update(entry["id"] for entry in reply["payload"]["history"])
+    ids.discard(None)
+    return [
+        frame
+        for frame in held
+        if frame["action"] not in ("message", "event")
+        or frame["options"].get("id") not in ids
+    ]
+
+
 class Dispatcher:
     """Run client frames against an engine's rooms and backend."""
 
@@ -167,18 +177,23 @@ class Dispatcher:
         readable = rule.history_size > 0 and receives(rule, authenticated)
         history = readable and asked.get("history", False)
         since = asked.get("since") if readable else None
-        self._engine.rooms.join(connection, channel, rule, presence)
+        # Held while presence and history are read: what the channel gets
+        # meanwhile follows the catch-up instead of overtaking it.
+        self._engine.rooms.join(connection, channel, rule, presence, hold=True)
 
         replies = [join_frame(channel, presence, history, connection.client)]
+        rooms = self._engine.rooms
         try:
-            replies.extend(
-                self._catch_up(connection, channel, presence, history, since)
-            )
+            with rooms.in_order(connection.workspace_id, channel):
+                replies.extend(
+                    self._catch_up(connection, channel, presence, history, since)
+                )
+                held = rooms.release(connection, channel)
         except BackendUnavailableError:
             # A client told that its join failed must not stay a member.
-            self._engine.rooms.leave(connection, channel)
+            rooms.leave(connection, channel)
             raise
-        return replies
+        return replies + _not_in(held, replies)
 
     def _catch_up(
         self,

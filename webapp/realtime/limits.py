@@ -6,14 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from webapp.realtime.codec import decode_frame, frame_text
 from webapp.realtime.errors import (
     FrameFarTooLargeError,
-    InvalidFrameError,
     PayloadTooLargeError,
     RateLimitedError,
 )
-from webapp.realtime.frames import decode_frame
-from webapp.realtime.sink import encode
 
 # A frame this many times over the limit closes the connection (close 1009);
 # one merely over it gets an error frame.
@@ -85,9 +83,6 @@ def checked_frame(data: Any, size: int | None, limit: int) -> Any:
         check_frame_size(text_size(data, limit) if size is None else size, limit)
         return decode_frame(data)
     if size is None:
-        try:
-            size = text_size(encode(data), limit)
-        except (TypeError, ValueError):
-            raise InvalidFrameError("A frame must be JSON.") from None
+        size = text_size(frame_text(data), limit)
     check_frame_size(size, limit)
     return data
