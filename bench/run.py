@@ -85,6 +85,12 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--generator-cpu", type=int, default=1)
     parser.add_argument(
+        "--window",
+        type=int,
+        help="fan-out flood: messages in flight at most (default 32; 1 measures "
+        "a message's full trip to all members before the next one)",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=0,
@@ -197,6 +203,8 @@ def main() -> int:
     args = _parse_args()
     _stop_on_sigterm()
     mode = "quick" if args.quick else "full"
+    if args.window is not None:
+        PARAMS[mode]["fanout"]["window"] = max(1, args.window)
     chosen = args.kinds or DEFAULT_KINDS[mode]
     kinds = [kind.strip() for kind in chosen.split(",") if kind.strip()]
     unknown = [kind for kind in kinds if kind not in KINDS]

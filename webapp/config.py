@@ -90,6 +90,9 @@ def load_config(
         "SQLALCHEMY_DATABASE_URI": database_url(
             env.get("DATABASE_URL", ""), instance_path
         ),
+        # A connection the database dropped (a restart, a failover) is
+        # replaced when taken from the pool, instead of failing a request.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
         "ASYNC_MODE": async_mode,
         "LOG_LEVEL": log_level,

@@ -66,6 +66,8 @@
   const FATAL_CODES = ["invalid_hash", "realtime_disabled", "invalid_token"];
   const ACTIVITY_EVENTS = ["mousemove", "keydown", "touchstart", "pointerdown"];
   const PREFIX = "[realtime]";
+  // History ids a channel remembers since its last join, to drop a repeat.
+  const SEEN_IDS_KEPT = 1000;
 
   /** A small chainable event emitter: on, once, off, emit. */
   class Emitter {
@@ -205,6 +207,10 @@
       this.joined = false;
       // Id of the last history entry seen; sent as `since` when re-joining.
       this.lastId = null;
+      // Entries seen since the last join (id -> what they carried): right
+      // after a re-join the server may deliver live an entry it also sent in
+      // the catch-up, and such a repeat is dropped.
+      this._seen = new Map();
       this._presence = new Map();
       this._queue = [];
     }
@@ -317,10 +323,23 @@
       for (const frame of queued) this.client._send(frame);
     }
 
-    _seeId(id) {
-      if (typeof id === "number" && (this.lastId === null || id > this.lastId)) {
-        this.lastId = id;
+    /**
+     * Remember a history entry (or the frame that delivered it); return false
+     * when it was seen already.
+     */
+    _see(entry) {
+      const id = entry.options && entry.options.id;
+      if (typeof id !== "number") return true;
+      // The sender and payload tell a repeat from a new entry that reuses an
+      // id (ids restart when the server's history store was emptied).
+      const carried = JSON.stringify([entry.client && entry.client.socketId, entry.payload]);
+      if (this._seen.get(id) === carried) return false;
+      this._seen.set(id, carried);
+      if (this._seen.size > SEEN_IDS_KEPT) {
+        this._seen.delete(this._seen.keys().next().value);
       }
+      if (this.lastId === null || id > this.lastId) this.lastId = id;
+      return true;
     }
 
     _receive(frame) {
@@ -328,6 +347,7 @@
       switch (frame.action) {
         case "join":
           this.joined = true;
+          this._seen.clear();
           if (frame.client && frame.client.socketId) {
             this.socketId = frame.client.socketId;
           }
@@ -338,10 +358,19 @@
           break;
         case "message":
         case "event":
-          this._seeId(frame.options && frame.options.id);
+          if (!this._see(frame)) {
+            this.client._log("dropped a repeated entry", frame.options.id);
+            return;
+          }
           break;
         case "history":
-          for (const entry of payload.history || []) this._seeId(entry.id);
+          this._seen.clear();
+          // The history is what the server holds now: the next resume
+          // starts from its newest entry.
+          if ((payload.history || []).length) this.lastId = null;
+          for (const entry of payload.history || []) {
+            this._see({ ...entry, options: { ...entry.options, id: entry.id } });
+          }
           break;
         case "presence_full":
           this._presence.clear();

@@ -32,14 +32,17 @@ from webapp.realtime.connection import Connection, Connections
 from webapp.realtime.enforcement import apply_workspace_change
 from webapp.realtime.errors import (
     CLOSE_NORMAL,
+    CLOSE_RESTARTING,
     ClosingError,
     RealtimeDisabledError,
     RealtimeError,
+    RestartingError,
     UnavailableError,
 )
 from webapp.realtime.events import publish_event
 from webapp.realtime.frames import ClientFrame, Dispatcher, validate_frame
 from webapp.realtime.limits import checked_frame
+from webapp.realtime.liveness import check_liveness, resync_settings
 from webapp.realtime.rooms import Rooms
 from webapp.realtime.settings import LoadByHash, LoadById, SettingsCache
 from webapp.realtime.sink import Outgoing, Sink
@@ -71,31 +74,39 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sweep_interval: float = 5.0,
+        liveness_interval: float = 1.0,
     ) -> None:
         self.backend = backend
         self.settings = SettingsCache(load_by_hash, load_by_id)
         self.rooms = Rooms(backend)
         self.connections = Connections()
         self.sweep_interval = sweep_interval
+        self.liveness_interval = liveness_interval
         self._verify_token = verify_token
         self._clock = clock
         self._wall_clock = wall_clock
         self._dispatcher = Dispatcher(self)
         self._started = False
         self._stopping = False
+        # Set by shutdown(): the process is going away, new clients are refused.
+        self.draining = False
 
     def now_ms(self) -> int:
         """Return the wall-clock time in unix milliseconds."""
         return int(self._wall_clock() * 1000)
 
     def start(self, spawn: Spawn, sleep: Sleep) -> None:
-        """Start the backend's listener and the idle sweep; later calls do nothing."""
+        """Start the backend's listener, the liveness beat and the idle sweep.
+
+        Later calls do nothing.
+        """
         if self._started:
             return
         self._started = True
         self._stopping = False
         self.backend.start(spawn, sleep, self._on_cluster_message)
         spawn(lambda: self._sweep_loop(sleep))
+        spawn(lambda: self._liveness_loop(sleep))
         logger.info("realtime engine started (%s)", self.backend.describe())
 
     def stop(self) -> None:
@@ -114,6 +125,8 @@ class Engine:
 
         :raises ClosingError: with the code and close code to refuse it with.
         """
+        if self.draining:
+            raise RestartingError()
         snapshot = snapshot_for_hash(self.settings, connection_hash)
         if not snapshot.enabled:
             raise RealtimeDisabledError()
@@ -174,6 +187,25 @@ class Engine:
             error.code if error is not None else "normal",
         )
 
+    def shutdown(self) -> int:
+        """Close every connection with 1012 (restarting); refuse new ones.
+
+        Clients are told the server is restarting, without an ``error`` frame,
+        so that they reconnect (to this server's successor) and resume with
+        ``since``. Returns how many connections were closed; safe to repeat.
+        """
+        self.draining = True
+        connections = self.connections.all()
+        for connection in connections:
+            self.disconnect(connection)
+            try:
+                connection.sink.close(connection, CLOSE_RESTARTING, None)
+            except Exception:
+                logger.exception("could not close %s", connection.socket_id)
+        if connections:
+            logger.info("closed %s connections: restarting", len(connections))
+        return len(connections)
+
     def receive(
         self, connection: Connection, data: Any, size: int | None = None
     ) -> list[Outgoing]:
@@ -201,7 +233,8 @@ class Engine:
             self.close(connection, exc)
             return []
         except BackendUnavailableError as exc:
-            logger.warning("%s for %s", exc, connection.socket_id)
+            # The backend logged the outage once; this is one frame of many.
+            logger.debug("%s for %s", exc, connection.socket_id)
             error: RealtimeError = UnavailableError()
         except RealtimeError as exc:
             logger.info("%s from %s: %s", exc.code, connection.socket_id, exc.message)
@@ -274,8 +307,21 @@ class Engine:
             "channels": {room.channel: len(room.members) for room in rooms},
         }
 
+    def _liveness_loop(self, sleep: Sleep) -> None:
+        while not self._stopping:
+            try:
+                check_liveness(self)
+            except BackendUnavailableError:
+                # The backend logs the outage once; the next beat retries.
+                pass
+            except Exception:
+                logger.exception("liveness check failed")
+            sleep(self.liveness_interval)
+
     def _on_cluster_message(self, message: ClusterMessage) -> None:
         if message.kind == "settings":
             self.workspace_changed(message.workspace_id, share=False)
+        elif message.kind == "resync":
+            resync_settings(self)
         else:
             self.rooms.receive(message)

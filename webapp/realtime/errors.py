@@ -140,3 +140,17 @@ class ConnectUnavailableError(ClosingError):
     code = "unavailable"
     default_message = UnavailableError.default_message
     close_code = CLOSE_INTERNAL
+
+
+class SlowConsumerError(ClosingError):
+    code = "slow_consumer"
+    default_message = (
+        "Too many frames were waiting for this client; reconnect and resume."
+    )
+    close_code = CLOSE_TRY_AGAIN
+
+
+class RestartingError(ClosingError):
+    code = "unavailable"
+    default_message = "The server is restarting; connect again in a moment."
+    close_code = CLOSE_RESTARTING

@@ -3,11 +3,24 @@
 A broadcast is built once, stored and sent to the other processes through the
 backend in one call, then handed once to each local sink with members in the
 channel. Frames from other processes arrive through :meth:`Rooms.receive`.
+
+A join can be *held*: the joiner is a member but its sink is not attached
+yet, and what the channel gets meanwhile is kept for it. The dispatcher holds
+a join while it reads presence and history, then releases it, so a joiner
+gets its catch-up first and every later frame after it, none lost between.
+
+Storing a frame and handing it to local members happen under the channel's
+lock (:meth:`Rooms.in_order`), as does a join's history read: with a backend
+that waits on the network, local members then get a channel's entries in id
+order, and a joiner never gets live an entry its catch-up held already.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from webapp.backends.base import Backend, BackendUnavailableError, ClusterMessage
@@ -19,6 +32,9 @@ from webapp.realtime.sink import Audience, Outgoing
 
 logger = logging.getLogger(__name__)
 
+# A frame kept for a held joiner, with the audience it was sent to.
+Held = tuple[Outgoing, Audience]
+
 
 class Rooms:
     """The local rooms of every workspace, and the broadcasts between them."""
@@ -26,6 +42,32 @@ class Rooms:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._rooms: dict[int, dict[str, Room]] = {}
+        # Held joins: (workspace, channel) -> socket id -> frames kept for it.
+        self._held: dict[tuple[int, str], dict[str, list[Held]]] = {}
+        # Channel locks in use: (workspace, channel) -> [lock, users].
+        self._locks: dict[tuple[int, str], list[Any]] = {}
+
+    @contextmanager
+    def in_order(self, workspace_id: int, channel: str) -> Iterator[None]:
+        """Hold the channel's lock: one store-and-deliver (or catch-up) at a time.
+
+        Limitation: the lock is this process's own. Entries stored by other
+        processes reach local members through the backend's bus, and can
+        come after a later entry stored here.
+        """
+        key = (workspace_id, channel)
+        entry = self._locks.get(key)
+        if entry is None:
+            # A patched threading module makes this a green lock.
+            entry = self._locks[key] = [threading.RLock(), 0]
+        entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
 
     def get(self, workspace_id: int, channel: str) -> Room | None:
         """Return the local room of a channel, None when it has no local member."""
@@ -37,17 +79,23 @@ class Rooms:
         return list(self._rooms.get(workspace_id, {}).values())
 
     def join(
-        self, connection: Connection, channel: str, rule: ChannelRule, presence: bool
+        self,
+        connection: Connection,
+        channel: str,
+        rule: ChannelRule,
+        presence: bool,
+        hold: bool = False,
     ) -> Room:
         """Make ``connection`` a member of the channel; joining again updates it.
 
         The other members that joined with presence hear of a new visible member
-        before it is attached, so it never hears of itself.
+        before it is attached, so it never hears of itself. With ``hold`` a new
+        member is attached only by :meth:`release`.
 
-        Limitation: with a backend that waits on the network (Redis), a message
-        sent while the join is being answered can reach the joiner before its
-        ``join`` frame, and also appear in the history sent after it; the ids
-        tell such duplicates apart.
+        Limitation: with several processes, an entry another process stored
+        before the joiner read the history can reach it again, live, after
+        the release (the bus is slower than the read): the joiner then gets
+        that entry twice, and the ids tell them apart.
         """
         ws = connection.workspace_id
         old = connection.memberships.get(channel)
@@ -62,10 +110,48 @@ class Rooms:
         membership = Membership(connection, room, presence)
         room.add(membership)
         connection.memberships[channel] = membership
-        connection.sink.attach(connection, room, presence)
+        if hold and old is None:
+            waiting = self._held.setdefault((ws, channel), {})
+            waiting[connection.socket_id] = []
+        else:
+            connection.sink.attach(connection, room, presence)
         if was_visible and not presence:
             self._announce(room, "leave", connection.client)
         return room
+
+    def release(self, connection: Connection, channel: str) -> list[dict[str, Any]]:
+        """Attach a held joiner; return the frames its channel got meanwhile.
+
+        Only frames of the audiences it belongs to are returned, in order.
+        """
+        held = self._unhold(connection, channel)
+        membership = connection.memberships.get(channel)
+        if held is None or membership is None:
+            return []
+        connection.sink.attach(connection, membership.room, membership.presence)
+        return [
+            outgoing.frame
+            for outgoing, audience in held
+            if _reaches(membership, audience)
+        ]
+
+    def _unhold(self, connection: Connection, channel: str) -> list[Held] | None:
+        key = (connection.workspace_id, channel)
+        waiting = self._held.get(key)
+        if waiting is None:
+            return None
+        held = waiting.pop(connection.socket_id, None)
+        if not waiting:
+            del self._held[key]
+        return held
+
+    def _hold(
+        self, workspace_id: int, channel: str, outgoing: Outgoing, audience: Audience
+    ) -> None:
+        waiting = self._held.get((workspace_id, channel))
+        if waiting:
+            for held in waiting.values():
+                held.append((outgoing, audience))
 
     def leave(self, connection: Connection, channel: str) -> bool:
         """Take ``connection`` out of the channel; tell whether it was a member.
@@ -76,6 +162,7 @@ class Rooms:
         membership = connection.memberships.pop(channel, None)
         if membership is None:
             return False
+        self._unhold(connection, channel)
         room = membership.room
         room.discard(connection)
         connection.sink.detach(connection, room)
@@ -114,8 +201,14 @@ class Rooms:
             int(audience),
             created_at=created_at,
         )
-        delivered = with_id(frame, self.backend.publish(message, history_size))
-        self.deliver(workspace_id, channel, Outgoing(delivered), audience)
+        if history_size <= 0:
+            # Without ids there is no order to keep, and no lock to wait for.
+            self.backend.publish(message)
+            self.deliver(workspace_id, channel, Outgoing(frame), audience)
+            return frame
+        with self.in_order(workspace_id, channel):
+            delivered = with_id(frame, self.backend.publish(message, history_size))
+            self.deliver(workspace_id, channel, Outgoing(delivered), audience)
         return delivered
 
     def deliver(
@@ -125,6 +218,7 @@ class Rooms:
         room = self.get(workspace_id, channel)
         if room is None:
             return
+        self._hold(workspace_id, channel, outgoing, audience)
         # A sink may close a connection while delivering, changing room.sinks.
         for sink in tuple(room.sinks):
             sink.deliver(room, outgoing, audience)
@@ -198,8 +292,18 @@ class Rooms:
                 action,
                 room.channel,
             )
+        outgoing = Outgoing(frame)
+        self._hold(room.workspace_id, room.channel, outgoing, Audience.PRESENCE)
         # The room may have just been dropped (last member left): use it directly.
         if room.sinks:
-            outgoing = Outgoing(frame)
             for sink in tuple(room.sinks):
                 sink.deliver(room, outgoing, Audience.PRESENCE)
+
+
+def _reaches(membership: Membership, audience: Audience) -> bool:
+    """Tell whether a broadcast to ``audience`` reaches the member."""
+    if audience == Audience.AUTHENTICATED:
+        return membership.connection.authenticated
+    if audience == Audience.PRESENCE:
+        return membership.presence
+    return True

@@ -7,15 +7,19 @@ from flask import Flask
 from webapp.extensions import socketio
 from webapp.realtime.engine import Engine
 from webapp.transports.settings import snapshot_loaders, token_verifier
+from webapp.transports.shutdown import handle_sigterm, shutdown_transports
 from webapp.transports.socketio_rt import init_socketio
 from webapp.transports.websocket_rt import init_websocket
+
+__all__ = ["handle_sigterm", "init_transports", "shutdown_transports"]
 
 
 def init_transports(app: Flask) -> None:
     """Build the realtime engine and attach the transports to ``app``.
 
-    The engine lands in ``app.extensions["realtime"]``; its background tasks
-    start with the first client connection.
+    The engine lands in ``app.extensions["realtime"]`` and the plain
+    WebSocket transport in ``app.extensions["realtime_websocket"]``; the
+    engine's background tasks start with the first client connection.
     """
     load_by_hash, load_by_id = snapshot_loaders(app)
     engine = Engine(
@@ -27,6 +31,6 @@ def init_transports(app: Flask) -> None:
     app.extensions["realtime"] = engine
     # socketio.server is the server init_app just made for this app.
     init_socketio(engine, socketio.server)
-    init_websocket(
+    app.extensions["realtime_websocket"] = init_websocket(
         app, engine, socketio.server.start_background_task, socketio.server.sleep
     )

@@ -3,24 +3,45 @@
 Handlers unpack, call the engine, emit. Channels map to Socket.IO rooms (one
 per channel and audience), so a broadcast is one emit that python-socketio
 encodes once for every member in this process.
+
+python-engineio queues every client's packets without a bound; before each
+emit the sink looks at the recipients' queues, and a client with more than
+:data:`MAX_QUEUED_PACKETS` waiting is closed (``slow_consumer``).
+
+Limitation: that bound reads internals of python-socketio and python-engineio
+(the manager's rooms, the Engine.IO sockets and their queues), so an upgrade
+of either can break it; ``tests/test_slow_consumer.py`` would show it. The
+connection of a client that stopped reading is released only by Engine.IO's
+ping timeout, its queue emptied at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import socketio
 
 from webapp.realtime.connection import Connection, Room
 from webapp.realtime.engine import Engine
-from webapp.realtime.errors import ClosingError, ConnectUnavailableError
+from webapp.realtime.errors import (
+    CLOSE_RESTARTING,
+    ClosingError,
+    ConnectUnavailableError,
+    InvalidFrameError,
+    SlowConsumerError,
+)
 from webapp.realtime.sink import Audience, Outgoing
 
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "/rt"
 EVENT = "rt"
+# Stands for a client's event of another name among its frames.
+_NOT_RT = object()
+# Packets a client may have waiting in its Engine.IO queue before it is closed.
+MAX_QUEUED_PACKETS = 1000
 
 
 class SocketIOSink:
@@ -28,6 +49,9 @@ class SocketIOSink:
 
     def __init__(self, server: socketio.Server) -> None:
         self._server = server
+        # Called, in a task of its own, with the sid of a client too far behind.
+        self.on_slow: Callable[[str], None] | None = None
+        self._slow: set[str] = set()
 
     def attach(self, connection: Connection, room: Room, presence: bool) -> None:
         sid = connection.handle
@@ -45,22 +69,75 @@ class SocketIOSink:
             self._server.leave_room(connection.handle, name, namespace=NAMESPACE)
 
     def deliver(self, room: Room, outgoing: Outgoing, audience: Audience) -> None:
-        self._server.emit(
-            EVENT, outgoing.frame, to=room.names[audience], namespace=NAMESPACE
-        )
+        name = room.names[audience]
+        self._check_backlogs(self._server.manager.rooms.get(NAMESPACE, {}).get(name))
+        self._server.emit(EVENT, outgoing.frame, to=name, namespace=NAMESPACE)
 
     def send(self, connection: Connection, outgoing: Outgoing) -> None:
-        self._server.emit(
-            EVENT, outgoing.frame, to=connection.handle, namespace=NAMESPACE
-        )
+        sid = connection.handle
+        eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        if eio_sid is not None:
+            self._check_backlogs({sid: eio_sid})
+        self._server.emit(EVENT, outgoing.frame, to=sid, namespace=NAMESPACE)
 
     def close(
         self, connection: Connection, code: int, outgoing: Outgoing | None
     ) -> None:
+        if code == CLOSE_RESTARTING:
+            # socket.io-client reconnects by itself after a transport close,
+            # never after a disconnect the server asked for.
+            self.close_transport(connection.handle)
+            return
         # Socket.IO has no close codes: the error frame says why.
         if outgoing is not None:
             self.send(connection, outgoing)
         self._server.disconnect(connection.handle, namespace=NAMESPACE)
+
+    def close_transport(self, sid: str) -> None:
+        """Close a client's Engine.IO connection without a Socket.IO disconnect."""
+        eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        socket = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is not None:
+            # Without waiting: the close packet follows whatever is queued.
+            socket.close(wait=False)
+
+    def _check_backlogs(self, recipients: Mapping[str, str] | None) -> None:
+        """Close the recipients (sid to Engine.IO sid) that fell too far behind."""
+        if not recipients:
+            return
+        sockets = self._server.eio.sockets
+        for sid, eio_sid in recipients.items():
+            socket = sockets.get(eio_sid)
+            if socket is not None and socket.queue.qsize() >= MAX_QUEUED_PACKETS:
+                self._drop_backlog(sid, socket.queue)
+
+    def _drop_backlog(self, sid: str, queue: Any) -> None:
+        if sid in self._slow:
+            return
+        self._slow.add(sid)
+        logger.info("closing a Socket.IO client that stopped reading")
+        # What it has not taken is dropped: the memory goes at once, and a
+        # client that reads again gets the error frame next.
+        empty = self._server.eio.get_queue_empty_exception()
+        while True:
+            try:
+                packet = queue.get_nowait()
+            except empty:
+                break
+            queue.task_done()
+            if packet is None:
+                # The socket is closing already; its writer waits for this mark.
+                queue.put(None)
+                break
+        # Not here: this runs inside a broadcast, which must not switch tasks.
+        self._server.start_background_task(self._close_slow, sid)
+
+    def _close_slow(self, sid: str) -> None:
+        try:
+            if self.on_slow is not None:
+                self.on_slow(sid)
+        finally:
+            self._slow.discard(sid)
 
 
 def _credentials(auth: Any) -> tuple[Any, Any]:
@@ -80,11 +157,37 @@ class RealtimeNamespace(socketio.Namespace):
         super().__init__(NAMESPACE)
         self.engine = engine
         self.sink = SocketIOSink(server)
+        self.sink.on_slow = self._close_slow_client
         self._server = server
         self._connections: dict[str, Connection] = {}
         # Frames that arrive while their client is still being admitted: with
         # long-polling they come in another request, which may run meanwhile.
         self._pending: dict[str, list[Any]] = {}
+
+    def trigger_event(self, event: Any, *args: Any) -> Any:
+        """Run a handler; a client's event other than ``rt`` gets ``invalid_frame``.
+
+        Clients' events come through here like the server's own connect and
+        disconnect, under any name: an event a client *named* ``connect`` or
+        ``disconnect`` is told apart by its sid, which a real connect has not
+        been seen with and a real disconnect has already given up.
+
+        Limitation: packets python-socketio cannot decode (broken JSON, or
+        nesting past Python's recursion limit) never get here: the library
+        drops them without an answer, and the connection stays open.
+        """
+        sid = args[0] if args else None
+        if event == "connect":
+            forged = sid in self._connections or sid in self._pending
+        elif event == "disconnect":
+            forged = self._server.manager.is_connected(sid, NAMESPACE)
+        else:
+            forged = event != EVENT
+        if not forged:
+            return super().trigger_event(event, *args)
+        # Answered in turn with the client's frames.
+        self.on_rt(sid, _NOT_RT)
+        return None
 
     def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         # Background tasks start with the first client, never at import or in
@@ -96,6 +199,8 @@ class RealtimeNamespace(socketio.Namespace):
             connection = self.engine.connect(connection_hash, token, self.sink, sid)
         except ClosingError as exc:
             logger.info("refused %s: %s", sid, exc.code)
+            if exc.close_code == CLOSE_RESTARTING:
+                return self._turn_away(sid)
             return self._refuse(sid, exc)
         except Exception:
             logger.exception("failed to admit %s", sid)
@@ -115,6 +220,19 @@ class RealtimeNamespace(socketio.Namespace):
         self._server.emit(EVENT, error.to_frame(), to=sid, namespace=NAMESPACE)
         return False
 
+    def _turn_away(self, sid: str) -> bool:
+        # A restarting server closes the transport, as it did for the clients
+        # it had, so that the client comes back by itself; refusing the
+        # namespace would tell socket.io-client to give up.
+        self._pending.pop(sid, None)
+        self._server.start_background_task(self.sink.close_transport, sid)
+        return True
+
+    def _close_slow_client(self, sid: str) -> None:
+        connection = self._connections.get(sid)
+        if connection is not None:
+            self.engine.close(connection, SlowConsumerError())
+
     def on_rt(self, sid: str, data: Any = None, *extra: Any) -> None:
         pending = self._pending.get(sid)
         if pending is not None:
@@ -125,13 +243,17 @@ class RealtimeNamespace(socketio.Namespace):
             self._handle(sid, connection, data)
 
     def _handle(self, sid: str, connection: Connection, data: Any) -> None:
+        if data is _NOT_RT:
+            error = InvalidFrameError("Frames travel in events named rt.")
+            self._server.emit(EVENT, error.to_frame(), to=sid, namespace=NAMESPACE)
+            return
         try:
             replies = self.engine.receive(connection, data)
         except Exception:
             logger.exception("failed to handle a frame from %s", connection.socket_id)
             return
         for outgoing in replies:
-            self._server.emit(EVENT, outgoing.frame, to=sid, namespace=NAMESPACE)
+            self.sink.send(connection, outgoing)
 
     def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._pending.pop(sid, None)

@@ -4,7 +4,8 @@ Each WebSocket text message is one frame of the protocol. The realtime auth
 token arrives as the offered subprotocol and is selected back in the
 handshake. A broadcast is framed once and the same bytes are written to every
 member's socket without waiting: what a slow reader cannot take at once is
-queued for it, up to a bound past which it is disconnected.
+queued for it, up to a bound past which it is closed with 1013 (what it has not
+taken is dropped; it may reconnect and resume with ``since``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
-from enum import Enum
-from threading import Lock
 from typing import Any
 
 from flask import Flask, request
@@ -31,136 +29,22 @@ from webapp.realtime.errors import (
     ClosingError,
     InvalidAuthTokenError,
     InvalidFrameError,
+    SlowConsumerError,
 )
 from webapp.realtime.limits import FAR_OVER_FACTOR
 from webapp.realtime.sink import Audience, Outgoing
 from webapp.transports import websocket_wire as wire
+from webapp.transports.websocket_client import (
+    ClientState,
+    WebSocketClient,
+)
 
 logger = logging.getLogger(__name__)
 
-# What a client that does not read may have queued before it is dropped.
-MAX_QUEUED_BYTES = 1024 * 1024
 # How long a closing connection waits for the client's close frame.
 CLOSE_WAIT_SECONDS = 5.0
 _RECEIVE_BYTES = 65536
 _PONG = 0xA
-
-
-class ClientState(Enum):
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-class WebSocketClient:
-    """One plain WebSocket connection: its socket, state and outgoing queue."""
-
-    __slots__ = (
-        "sock",
-        "_raw",
-        "_spawn",
-        "_lock",
-        "state",
-        "outbox",
-        "queued_bytes",
-        "flushing",
-        "awaiting_pong",
-    )
-
-    def __init__(self, sock: Any, spawn: Callable[..., Any]) -> None:
-        self.sock = sock
-        self._raw = wire.nonblocking_twin(sock)
-        self._spawn = spawn
-        # Limitation: without a non-blocking twin (threading mode) writes are
-        # blocking and serialised by a lock, so a member that stops reading
-        # holds up the broadcast that writes to it until its send times out.
-        self._lock = Lock()
-        self.state = ClientState.OPEN
-        self.outbox: deque[bytes] = deque()
-        self.queued_bytes = 0
-        self.flushing = False
-        self.awaiting_pong = False
-
-    def write(self, data: bytes) -> None:
-        """Send bytes, or queue what the socket cannot take right now."""
-        if self.state is not ClientState.OPEN:
-            return
-        self._write(data)
-
-    def _write(self, data: bytes) -> None:
-        if self._raw is None:
-            with self._lock:
-                try:
-                    self.sock.sendall(data)
-                except OSError:
-                    self.abort()
-            return
-        if self.outbox:
-            self._queue(data)
-            return
-        try:
-            sent = self._raw.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self.abort()
-            return
-        if sent < len(data):
-            self._queue(data[sent:])
-
-    def _queue(self, data: bytes) -> None:
-        self.outbox.append(data)
-        self.queued_bytes += len(data)
-        if self.queued_bytes > MAX_QUEUED_BYTES:
-            logger.info("dropping a client that stopped reading")
-            self.abort()
-            return
-        if not self.flushing:
-            self.flushing = True
-            self._spawn(self._flush)
-
-    def _flush(self) -> None:
-        try:
-            while self.outbox and self.state is not ClientState.CLOSED:
-                chunk = self.outbox[0]
-                # The green socket waits for the peer without blocking others.
-                self.sock.sendall(chunk)
-                self.outbox.popleft()
-                self.queued_bytes -= len(chunk)
-        except OSError:
-            self.abort()
-        finally:
-            self.flushing = False
-        if self.state is ClientState.CLOSING and not self.outbox:
-            self.finish_sending()
-
-    def close(self, code: int, outgoing: Outgoing | None = None) -> None:
-        """Send the error frame if any, then a close frame; stop sending."""
-        if self.state is not ClientState.OPEN:
-            return
-        if outgoing is not None:
-            self._write(wire.text_frame(outgoing.text))
-        self._write(wire.close_frame(code))
-        if self.state is ClientState.OPEN:
-            self.state = ClientState.CLOSING
-            if not self.outbox:
-                self.finish_sending()
-
-    def finish_sending(self) -> None:
-        # Half-close: the client still reads our close frame, then answers.
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def abort(self) -> None:
-        self.state = ClientState.CLOSED
-        self.outbox.clear()
-        self.queued_bytes = 0
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class WebSocketSink:
@@ -221,6 +105,8 @@ class WebSocketTransport:
         self.engine = engine
         self.sink = WebSocketSink()
         self.ping_interval = ping_interval
+        # Every client being served, admitted or not: shutdown waits for them.
+        self.clients: set[WebSocketClient] = set()
         self._spawn = spawn
         self._sleep = sleep
 
@@ -241,13 +127,21 @@ class WebSocketTransport:
         sock.sendall(wire.handshake_response(accept, subprotocol))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.serve(WebSocketClient(sock, self._spawn), connection_hash, subprotocol)
-        wire.mark_handled()
-        return ("", 204)
+        return wire.HandledResponse()
 
     def serve(
         self, client: WebSocketClient, connection_hash: str, token: str | None
     ) -> None:
         """Admit the client, then read its frames until the connection ends."""
+        self.clients.add(client)
+        try:
+            self._serve(client, connection_hash, token)
+        finally:
+            self.clients.discard(client)
+
+    def _serve(
+        self, client: WebSocketClient, connection_hash: str, token: str | None
+    ) -> None:
         self.engine.start(self._spawn, self._sleep)
         try:
             connection = self.engine.connect(connection_hash, token, self.sink, client)
@@ -257,6 +151,7 @@ class WebSocketTransport:
             client.close(exc.close_code, Outgoing(exc.to_frame()))
             self._drain(client, FrameParser(ConnectionType.SERVER))
             return
+        client.on_overflow = lambda: self.engine.close(connection, SlowConsumerError())
         try:
             self._read(client, connection)
         except Exception:

@@ -9,13 +9,14 @@ never masks) and must be shareable.
 
 from __future__ import annotations
 
+import _socket
 import base64
 import hashlib
-import socket
 import struct
-import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from flask import Response
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OPCODE_TEXT = 0x1
@@ -125,23 +126,41 @@ def raw_socket(environ: Mapping[str, Any]) -> Any | None:
     return None
 
 
-def nonblocking_twin(sock: Any) -> socket.socket | None:
+def nonblocking_twin(sock: Any) -> _socket.socket | None:
     """Return the non-blocking OS socket under a green socket, if there is one.
 
     Writing to it never waits, so a broadcast can hand bytes to every member
     without switching tasks; what does not fit is queued by the caller.
+    eventlet keeps it as ``fd``, gevent as ``_sock``; a plain blocking socket
+    (threading mode) has none.
     """
     for attribute in ("fd", "_sock"):
         inner = getattr(sock, attribute, None)
-        if isinstance(inner, socket.socket) and inner.gettimeout() == 0.0:
+        # The C base class: gevent's inner socket is not a socket.socket.
+        if isinstance(inner, _socket.socket) and inner.gettimeout() == 0.0:
             return inner
     return None
 
 
-def mark_handled() -> None:
-    """Tell an eventlet-based server not to write an HTTP response of its own."""
-    if "eventlet" not in sys.modules:
-        return
-    from eventlet.wsgi import WSGI_LOCAL
+class HandledResponse(Response):
+    """What the view returns once it has spoken WebSocket on the socket itself.
 
-    WSGI_LOCAL.already_handled = True
+    The WSGI server must write nothing more on that socket and must not read
+    another request from it; each server is told so in its own way.
+    """
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        if "eventlet.input" in environ:
+            from eventlet.wsgi import WSGI_LOCAL
+
+            WSGI_LOCAL.already_handled = True
+            return []
+        if "gunicorn.socket" in environ:
+            # Every gunicorn worker closes the connection on StopIteration.
+            raise StopIteration()
+        if "werkzeug.socket" in environ:
+            # Werkzeug treats it as a client that went away: nothing written.
+            raise ConnectionError()
+        # gevent's pywsgi writes nothing for an application that never called
+        # start_response; app.py's handler then closes the connection.
+        return []
