@@ -41,6 +41,7 @@ EVENT = "rt"
 # Stands for a client's event of another name among its frames.
 _NOT_RT = object()
 # Packets a client may have waiting in its Engine.IO queue before it is closed.
+CHECK_EVERY = 8
 MAX_QUEUED_PACKETS = 1000
 
 
@@ -52,6 +53,8 @@ class SocketIOSink:
         # Called, in a task of its own, with the sid of a client too far behind.
         self.on_slow: Callable[[str], None] | None = None
         self._slow: set[str] = set()
+        # Broadcasts per room name since its members' queues were last looked at.
+        self._unchecked: dict[str, int] = {}
 
     def attach(self, connection: Connection, room: Room, presence: bool) -> None:
         sid = connection.handle
@@ -65,12 +68,23 @@ class SocketIOSink:
             self._server.leave_room(sid, presence_name, namespace=NAMESPACE)
 
     def detach(self, connection: Connection, room: Room) -> None:
+        rooms = self._server.manager.rooms.get(NAMESPACE, {})
         for name in room.names:
             self._server.leave_room(connection.handle, name, namespace=NAMESPACE)
+            if name not in rooms:
+                self._unchecked.pop(name, None)
 
     def deliver(self, room: Room, outgoing: Outgoing, audience: Audience) -> None:
         name = room.names[audience]
-        self._check_backlogs(self._server.manager.rooms.get(NAMESPACE, {}).get(name))
+        # Looking at every member's queue costs a step per member: done on one
+        # broadcast in CHECK_EVERY, a backlog still cannot grow far past the
+        # bound before it is found.
+        unchecked = self._unchecked.get(name, CHECK_EVERY)
+        if unchecked >= CHECK_EVERY:
+            unchecked = 0
+            members = self._server.manager.rooms.get(NAMESPACE, {}).get(name)
+            self._check_backlogs(members)
+        self._unchecked[name] = unchecked + 1
         self._server.emit(EVENT, outgoing.frame, to=name, namespace=NAMESPACE)
 
     def send(self, connection: Connection, outgoing: Outgoing) -> None:
