@@ -66,6 +66,16 @@ Sleep = Callable[[float], None]
 MessageHandler = Callable[[ClusterMessage], None]
 
 
+def entries_after(
+    entries: list[dict[str, Any]], since: int
+) -> list[dict[str, Any]] | None:
+    """Return the history entries after id ``since``; None when it is not held."""
+    for index, entry in enumerate(entries):
+        if entry["id"] == since:
+            return entries[index + 1 :]
+    return None
+
+
 class Backend(Protocol):
     """Storage and cross-process fan-out for history, presence and connections.
 

@@ -13,6 +13,7 @@ from webapp.backends.base import (
     MessageHandler,
     Sleep,
     Spawn,
+    entries_after,
 )
 
 _ChannelKey = tuple[int, str]
@@ -102,11 +103,7 @@ class MemoryBackend:
     def history_since(
         self, workspace_id: int, channel: str, since: int
     ) -> list[dict[str, Any]] | None:
-        entries = self.history(workspace_id, channel)
-        for index, entry in enumerate(entries):
-            if entry["id"] == since:
-                return entries[index + 1 :]
-        return None
+        return entries_after(self.history(workspace_id, channel), since)
 
     def add_member(
         self,

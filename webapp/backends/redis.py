@@ -32,6 +32,7 @@ from webapp.backends.base import (
     MessageHandler,
     Sleep,
     Spawn,
+    entries_after,
 )
 from webapp.backends.bus import (
     echo_prefix,
@@ -225,11 +226,7 @@ class RedisBackend:
     def history_since(
         self, workspace_id: int, channel: str, since: int
     ) -> list[dict[str, Any]] | None:
-        entries = self.history(workspace_id, channel)
-        for index, entry in enumerate(entries):
-            if entry["id"] == since:
-                return entries[index + 1 :]
-        return None
+        return entries_after(self.history(workspace_id, channel), since)
 
     # Members and presence.
 
