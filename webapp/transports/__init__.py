@@ -6,6 +6,7 @@ from flask import Flask
 
 from webapp.extensions import socketio
 from webapp.realtime.engine import Engine
+from webapp.transports.compat import make_simple_websocket_send_whole_frames
 from webapp.transports.settings import snapshot_loaders, token_verifier
 from webapp.transports.shutdown import handle_sigterm, shutdown_transports
 from webapp.transports.socketio_rt import init_socketio
@@ -29,6 +30,9 @@ def init_transports(app: Flask) -> None:
         token_verifier(app),
     )
     app.extensions["realtime"] = engine
+    if app.config["ASYNC_MODE"] != "eventlet":
+        # Outside eventlet, python-engineio writes through simple-websocket.
+        make_simple_websocket_send_whole_frames()
     # socketio.server is the server init_app just made for this app.
     init_socketio(engine, socketio.server)
     app.extensions["realtime_websocket"] = init_websocket(
