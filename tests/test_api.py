@@ -351,3 +351,24 @@ def test_signup_and_login_never_fail_on_any_json(client, group, body):
 
         assert response.status_code < 500
         assert "error" in response.json or "authToken" in response.json
+
+
+def test_repeated_failed_logins_are_refused_for_a_while(app, client, group):
+    signup(client, group)
+    other_group = make_group(app)[1]
+    signup(client, other_group)
+    wrong = {"email": "ann@example.com", "password": "not the password"}
+    right = {"email": "ann@example.com", "password": PASSWORD}
+
+    failures = [
+        client.post(f"{group}/auth/login", json=wrong).status_code
+        for _ in range(app.config["LOGIN_MAX_FAILURES"])
+    ]
+    locked = client.post(f"{group}/auth/login", json=right)
+    elsewhere = client.post(f"{other_group}/auth/login", json=right)
+
+    assert set(failures) == {401}
+    assert locked.status_code == 429
+    assert locked.json["error"] == "rate_limited"
+    assert int(locked.headers["Retry-After"]) > 0
+    assert elsewhere.status_code == 200

@@ -453,6 +453,7 @@ def test_redis_outage_degrades_then_recovers_without_restart(
     refused = connect(there, workspace, "ws")
     assert code(refused.next()) == "unavailable"
     assert refused.wait_disconnected()
+    assert refused.close_code == 1011
     status, health = status_of(here.url + "/healthz")
     assert status == 503
     assert health["realtime_backend"].startswith("unavailable")

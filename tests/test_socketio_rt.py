@@ -19,6 +19,7 @@ from typing import Any
 import engineio
 import pytest
 import redis
+import requests
 import socketio
 from werkzeug.security import generate_password_hash
 
@@ -450,3 +451,15 @@ def test_invalid_frame_keeps_the_connection_open(connect, workspace):
     client.sio.emit("rt", {"action": "fly", "options": {}}, namespace="/rt")
     assert code(client.next()) == "invalid_frame"
     assert client.join("chat")["action"] == "join"
+
+
+def test_clients_from_other_origins_are_accepted(live):
+    url = live.server.url + "/socket.io/?EIO=4&transport=polling"
+    headers = {"Origin": "https://builder-app.example"}
+
+    with requests.get(url, headers=headers, timeout=WAIT_SECONDS) as response:
+        status = response.status_code
+        allowed = response.headers.get("Access-Control-Allow-Origin")
+
+    assert status == 200
+    assert allowed in ("*", "https://builder-app.example")

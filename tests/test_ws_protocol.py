@@ -319,3 +319,91 @@ def test_one_channel_two_transports(connect, workspace):
         sio_messages[2]["options"]["id"],
     ]
     assert "id" not in sio_messages[1]["options"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        ({"action": "join", "options": {"channel": "nowhere"}}, "channel_not_allowed"),
+        ({"action": "join", "options": {"channel": "bad channel"}}, "invalid_channel"),
+        ({"action": "message", "options": {"channel": "chat"}}, "not_joined"),
+        ({"action": "leave", "options": {"channel": "chat"}}, "not_joined"),
+        ({"action": "history", "options": {"channel": "chat"}}, "not_joined"),
+    ],
+)
+def test_refused_actions_get_their_error_code(connect, workspace, frame, expected):
+    client = connect(workspace)
+
+    client.send_frame({**frame, "payload": None})
+
+    error = client.next()
+    assert code(error) == expected
+    # An invalid channel name is not echoed back.
+    named = {} if expected == "invalid_channel" else frame["options"]
+    assert error["options"] == named
+
+
+def test_publishing_where_the_rule_forbids_it(connect, workspace):
+    client = connect(workspace)
+    client.join("readonly")
+
+    client.send("message", "readonly", "hello")
+
+    assert code(client.next()) == "publish_not_allowed"
+
+
+def test_history_where_the_rule_keeps_none(connect, workspace):
+    client = connect(workspace)
+    client.join("readonly")
+
+    client.send("history", "readonly")
+
+    assert code(client.next()) == "history_disabled"
+
+
+def test_direct_message_to_a_stranger(connect, workspace):
+    client = connect(workspace)
+    client.join("chat")
+
+    client.send("message", "chat", "psst", socketId="nobody-here")
+
+    assert code(client.next()) == "unknown_client"
+
+
+def test_too_many_frames_are_rate_limited_with_a_retry_time(live, connect):
+    slow = live.seeder.workspace(*RULES, frames_per_second=2)
+    client = connect(slow)
+    client.join("chat")
+
+    for number in range(5):
+        client.send("message", "chat", number)
+    frames = [client.next() for _ in range(5)]
+
+    limited = [f for f in frames if f["action"] == "error"]
+    assert limited
+    assert {code(f) for f in limited} == {"rate_limited"}
+    assert all(f["payload"]["retry_after_ms"] > 0 for f in limited)
+    assert [f["payload"] for f in frames if f["action"] == "message"] == list(
+        range(5 - len(limited))
+    )
+
+
+def test_idle_connection_is_closed_normally_and_leaves(live, connect):
+    idle_workspace = live.seeder.workspace(*RULES, idle_timeout_seconds=1)
+    watcher, idle = connect(idle_workspace), connect(idle_workspace)
+    idle.join("chat", presence=True)
+    watcher.join("chat", presence=True)
+
+    # The watcher keeps talking, so only the other one goes idle.
+    deadline = time.monotonic() + 30
+    while not idle.disconnected.is_set() and time.monotonic() < deadline:
+        watcher.send("history", "chat")
+        time.sleep(0.5)
+
+    assert idle.close_code == 1000
+    leaves = [
+        f
+        for f in watcher.drain()
+        if f["action"] == "presence_update" and f["payload"]["action"] == "leave"
+    ]
+    assert len(leaves) == 1

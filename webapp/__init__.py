@@ -96,6 +96,9 @@ def _init_extensions(app: Flask) -> None:
         # A refused realtime client must get its error frame before the
         # disconnect, and one client's frames must run in the order sent.
         always_connect=True,
+        # Builders' apps connect from their own origins; realtime clients
+        # authenticate with the connection hash and a token, never a cookie.
+        cors_allowed_origins="*",
         async_handlers=False,
     )
     app.extensions["realtime_backend"] = create_backend(app.config["REDIS_URL"])

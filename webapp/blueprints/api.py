@@ -25,6 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.blueprints.errors import error_response
 from webapp.extensions import db
 from webapp.models import EndUser, Workspace
+from webapp.throttle import get_throttle
 from webapp.tokens import InvalidTokenError, issue_token, verify_token
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,18 @@ def login(group_key: str):
     """Return an auth token for an end user's email and password."""
     workspace = workspace_for(group_key)
     fields = json_body({"email": _login_email, "password": _login_password})
+    throttle = get_throttle()
+    # One workspace's end users are throttled apart from another's.
+    caller = f"api:{workspace.id}:{request.remote_addr or 'unknown'}"
+    wait = throttle.retry_after(caller)
+    if wait:
+        logger.info("end user login throttled: workspace=%s", workspace.id)
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many failed logins; try again in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
 
     end_user = None
     if fields["email"] is not None:
@@ -277,8 +290,10 @@ def login(group_key: str):
         check_password_hash(_unusable_password_hash(), fields["password"])
     if end_user is None or not end_user.check_password(fields["password"]):
         logger.info("end user login refused: workspace=%s", workspace.id)
+        throttle.record_failure(caller)
         raise ApiError(401, "invalid_credentials", "Wrong email or password.")
 
+    throttle.reset(caller)
     logger.info(
         "end user logged in: workspace=%s end_user=%s", workspace.id, end_user.id
     )
