@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.harness import RecordingSink
 from webapp import notify
 from webapp.extensions import db
 from webapp.models import Builder, ChannelRule, Workspace
-from webapp.realtime.testing import RecordingSink
 
 
 @dataclass

@@ -20,6 +20,7 @@ import requests
 import websocket
 from itsdangerous import URLSafeSerializer
 
+from tests.harness import Harness
 from tests.test_socketio_rt import (
     LIVE_SECRET_KEY,
     Live,
@@ -33,7 +34,6 @@ from webapp.extensions import db
 from webapp.models import Builder, ChannelRule, Workspace
 from webapp.realtime.codec import MAX_NESTING
 from webapp.realtime.rules import ChannelRule as Rule
-from webapp.realtime.testing import Harness
 from webapp.tokens import InvalidTokenError, issue_token, verify_token
 
 RULES = (

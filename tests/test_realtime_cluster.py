@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 import redis
 
+from tests.harness import Harness
 from tests.services import require_service
 from tests.test_backends import OwnRedis, own_redis_server, wait_subscribed
 from webapp.backends.redis import PREFIX, RedisBackend
@@ -17,7 +18,6 @@ from webapp.realtime.connection import Connection
 from webapp.realtime.errors import ClosingError
 from webapp.realtime.liveness import check_liveness, resync_settings
 from webapp.realtime.rules import ChannelRule, Limits
-from webapp.realtime.testing import Harness
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # Generous bound on waiting for the other process; never a speed check.

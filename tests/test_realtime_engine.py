@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.harness import Harness, make_token
 from webapp.realtime.errors import (
     ChannelNotAllowedError,
     ClosingError,
@@ -11,7 +12,6 @@ from webapp.realtime.errors import (
     RealtimeDisabledError,
 )
 from webapp.realtime.rules import ChannelRule, WorkspaceSnapshot
-from webapp.realtime.testing import Harness, make_token
 
 ALICE = (7, "Alice")
 BOB = (8, "Bob")

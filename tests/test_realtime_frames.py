@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.harness import Harness
 from webapp.realtime.errors import (
     ConnectionLimitError,
     InvalidFrameError,
@@ -14,7 +15,6 @@ from webapp.realtime.errors import (
 )
 from webapp.realtime.frames import validate_frame
 from webapp.realtime.rules import ChannelRule
-from webapp.realtime.testing import Harness
 
 
 @pytest.fixture

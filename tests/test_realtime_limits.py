@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from tests.harness import Harness
 from webapp.realtime.errors import ClosingError
 from webapp.realtime.rules import ChannelRule, Limits
-from webapp.realtime.testing import Harness
 
 
 def harness(**limits) -> Harness:

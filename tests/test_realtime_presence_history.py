@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import redis
 
+from tests.harness import Harness
 from tests.services import require_service
 from webapp.backends.memory import MemoryBackend
 from webapp.backends.redis import RedisBackend
 from webapp.realtime.rules import ChannelRule
-from webapp.realtime.testing import Harness
 
 ALICE = (7, "Alice")
 REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.harness import Harness
 from webapp.realtime.errors import ClosingError
 from webapp.realtime.rules import ChannelRule
-from webapp.realtime.testing import Harness
 
 ALICE = (7, "Alice")
 RULES = (

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import websocket
 
+from tests.harness import Harness
 from tests.live import ServerProcess, free_port
 from tests.raw_clients import RawSocketIO
 from tests.test_redis_persistence import PERSISTENT, RedisServer, redis_server
@@ -32,7 +33,6 @@ from tests.ws_client import WsTestClient
 from webapp.backends.memory import MemoryBackend
 from webapp.realtime.errors import RestartingError
 from webapp.realtime.rules import ChannelRule
-from webapp.realtime.testing import Harness
 
 pytestmark = pytest.mark.live
 
