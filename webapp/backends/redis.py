@@ -168,6 +168,9 @@ class RedisBackend:
             head = message_head(message, self.process_id)
             ws, channel = message.workspace_id, message.channel
             keys = [key(ws, "hid", channel), key(ws, "h", channel)]
+            # Limitation: storing and publishing is one script call, so one
+            # Redis round trip per message kept in history; batching several
+            # messages per call would raise the flood rate one process reaches.
             with self._reaching():
                 message.id = int(self._append(keys, [entry, history_size, BUS, head]))
             return message.id
