@@ -13,11 +13,16 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.backends import BackendUnavailableError
 from webapp.extensions import db
-from webapp.models import HISTORY_SIZES, Builder, ChannelRule, Workspace
+from webapp.models import (
+    HISTORY_SIZES,
+    PASSWORD_MIN_LENGTH,
+    Builder,
+    ChannelRule,
+    Workspace,
+)
 from webapp.realtime.channels import rule_name_problem
 from webapp.urls import api_group_base_url
 
-MIN_PASSWORD_LENGTH = 8
 MAX_WORKSPACE_NAME_LENGTH = 80
 
 builder_cli = AppGroup("builder", help="Manage builders (dashboard accounts).")
@@ -83,9 +88,9 @@ def create_builder(email: str, password: str) -> None:
         email = normalize_email(email)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if len(password) < PASSWORD_MIN_LENGTH:
         raise click.BadParameter(
-            f"must be at least {MIN_PASSWORD_LENGTH} characters.",
+            f"must be at least {PASSWORD_MIN_LENGTH} characters.",
             param_hint="--password",
         )
 

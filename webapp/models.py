@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime
+from functools import cache
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
@@ -14,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.extensions import db
 
 HISTORY_SIZES = (0, 25, 50, 100, 250, 1000)
+PASSWORD_MIN_LENGTH = 8
 PUBLISH_CHOICES = ("off", "any", "authenticated")
 RECEIVE_CHOICES = ("everyone", "authenticated")
 REALTIME_STATES = ("off", "provisioning", "ready", "error")
@@ -36,6 +38,20 @@ def new_server_key() -> str:
 def digest_server_key(key: str) -> str:
     """Return the stored digest of a server API key (keys are high-entropy)."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+@cache
+def _throwaway_hash() -> str:
+    return generate_password_hash("no account has this password")
+
+
+def burn_password_check(password: str) -> None:
+    """Check ``password`` against a throwaway hash and forget the answer.
+
+    An unknown account then takes as long to refuse as a wrong password, so
+    response times do not tell which emails exist.
+    """
+    check_password_hash(_throwaway_hash(), password)
 
 
 class PasswordMixin:

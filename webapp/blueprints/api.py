@@ -11,7 +11,6 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -20,11 +19,15 @@ from flask.blueprints import BlueprintSetupState
 from flask_cors import CORS
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.blueprints.errors import error_response
 from webapp.extensions import db
-from webapp.models import EndUser, Workspace
+from webapp.models import (
+    PASSWORD_MIN_LENGTH,
+    EndUser,
+    Workspace,
+    burn_password_check,
+)
 from webapp.throttle import get_throttle
 from webapp.tokens import InvalidTokenError, issue_token, verify_token
 
@@ -35,7 +38,6 @@ bp = Blueprint("api", __name__)
 _GROUP_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_NAME_LENGTH = 80
 MAX_EMAIL_LENGTH = 254
-MIN_PASSWORD_LENGTH = 8
 # Long enough for any passphrase, short enough that hashing stays cheap.
 MAX_PASSWORD_LENGTH = 1024
 
@@ -214,8 +216,8 @@ def end_user_email(value: object) -> str:
 def new_password(value: object) -> str:
     """Check a password chosen at signup."""
     password = _text(value, MAX_PASSWORD_LENGTH)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise ValueError(f"must be at least {PASSWORD_MIN_LENGTH} characters long.")
     return password
 
 
@@ -287,7 +289,7 @@ def login(group_key: str):
         )
     if end_user is None:
         # Hash anyway, so an unknown address takes as long as a wrong password.
-        check_password_hash(_unusable_password_hash(), fields["password"])
+        burn_password_check(fields["password"])
     if end_user is None or not end_user.check_password(fields["password"]):
         logger.info("end user login refused: workspace=%s", workspace.id)
         throttle.record_failure(caller)
@@ -316,11 +318,6 @@ def _token_for(end_user: EndUser) -> str:
         end_user.name,
         config["AUTH_TOKEN_TTL_SECONDS"],
     )
-
-
-@cache
-def _unusable_password_hash() -> str:
-    return generate_password_hash("no end user has this password")
 
 
 # Server-side events: the builder's backend publishes to a channel.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from functools import cache
 from urllib.parse import urlsplit
 
 from flask import (
@@ -18,11 +17,10 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db, login_manager
 from webapp.forms.auth import LoginForm, SignupForm
-from webapp.models import Builder
+from webapp.models import Builder, burn_password_check
 from webapp.throttle import get_throttle
 
 logger = logging.getLogger(__name__)
@@ -56,16 +54,11 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-@cache
-def _dummy_hash() -> str:
-    return generate_password_hash("not a real password")
-
-
 def _check_credentials(email: str, password: str) -> Builder | None:
     builder = db.session.scalar(select(Builder).where(Builder.email == email))
     if builder is None:
         # Hash anyway, so an unknown email takes as long as a wrong password.
-        check_password_hash(_dummy_hash(), password)
+        burn_password_check(password)
         return None
     return builder if builder.check_password(password) else None
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from webapp.demo_data import DEMO_CHANNEL
+
 bp = Blueprint("demo", __name__)
 
-DEMO_CHANNEL = "marvel-chat-room"
 # Query values are only echoed into form fields; anything longer is no real
 # API group address or connection hash.
 _MAX_QUERY_LENGTH = 500

@@ -7,8 +7,8 @@ from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from webapp.forms import NoControlCharacters
+from webapp.models import PASSWORD_MIN_LENGTH
 
-PASSWORD_MIN_LENGTH = 8
 # Hashing cost grows with the input; nobody needs a longer password than this.
 PASSWORD_MAX_LENGTH = 256
 EMAIL_MAX_LENGTH = 254
