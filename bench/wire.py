@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,7 @@ class _Listener(WSListener):
         self.connection.closed.set()
 
 
-class Connection:
+class Connection(ABC):
     """One client connection; subclasses speak a transport."""
 
     def __init__(self, url: str) -> None:
@@ -74,22 +75,22 @@ class Connection:
         # While set, every message goes here instead (the handshake reads it).
         self._handshake: asyncio.Queue[str] | None = None
 
+    @abstractmethod
     async def open(self, connection_hash: str) -> None:
         """Connect and finish the transport's handshake."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def join(self, channel: str, timeout: float) -> None:
         """Join ``channel`` and wait until the server confirms it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send_frame(self, frame: dict[str, Any]) -> None:
         """Send one frame (buffered by the transport, never blocking)."""
-        raise NotImplementedError
 
     @staticmethod
+    @abstractmethod
     def decode(text: str) -> dict[str, Any] | None:
         """Return the frame carried by ``text``, or None if it carries none."""
-        raise NotImplementedError
 
     async def close(self) -> None:
         """Close the socket."""
@@ -102,8 +103,9 @@ class Connection:
         self._handshake = asyncio.Queue()
         self.transport, _ = await ws_connect(lambda: _Listener(self), url)
 
+    @abstractmethod
     def _receive(self, text: str) -> None:
-        raise NotImplementedError
+        """Handle one text message from the server."""
 
     def _send_text(self, text: str) -> None:
         if not self.closed.is_set():
