@@ -4,8 +4,9 @@ A kind starts one or more processes and says which transport its clients
 speak. ``floor`` is ``bench/floor_server.py``, the generator's ceiling;
 ``bare`` is ``bench/bare_server.py``; ``ours`` is ``python app.py``
 with a freshly seeded database; ``ours-ws`` is the same app reached over the
-plain WebSocket transport; ``ours-x2`` is two app processes sharing a Redis
-database (Redis itself is the machine's service and is not pinned).
+plain WebSocket transport; ``ours-redis`` is one app process on the Redis
+backend; ``ours-x2`` is two app processes sharing a Redis database (Redis
+itself is the machine's service and is not pinned).
 """
 
 from __future__ import annotations
@@ -201,9 +202,15 @@ def _run_seed(instance: Path) -> str:
 
 
 def start_ours(
-    placement: Placement, transport: str = "socketio", processes: int = 1
+    placement: Placement,
+    transport: str = "socketio",
+    processes: int = 1,
+    redis_backend: bool = False,
 ) -> Servers:
-    """Start ``python app.py`` (``processes`` of them sharing Redis when above 1)."""
+    """Start ``python app.py`` ``processes`` times.
+
+    Several processes share Redis; one uses it only with ``redis_backend``.
+    """
     servers = Servers(transport, workdir=Path(tempfile.mkdtemp(prefix="bench-")))
     instance = servers.workdir / "instance"
     instance.mkdir()
@@ -215,7 +222,7 @@ def start_ours(
         "LOG_LEVEL": "WARNING",
         "HOST": "127.0.0.1",
     }
-    if processes > 1:
+    if processes > 1 or redis_backend:
         _flush_redis()
         env["REDIS_URL"] = REDIS_URL
     for _ in range(processes):
@@ -236,6 +243,7 @@ KINDS: dict[str, Callable[[Placement], Servers]] = {
     "bare": start_bare,
     "ours": start_ours,
     "ours-ws": lambda placement: start_ours(placement, transport="websocket"),
+    "ours-redis": lambda placement: start_ours(placement, redis_backend=True),
     "ours-x2": lambda placement: start_ours(placement, processes=2),
 }
 
@@ -247,6 +255,7 @@ def available(kind: str) -> bool:
         "bare": [],
         "ours": ["webapp/transports/socketio_rt.py"],
         "ours-ws": ["webapp/transports/websocket_rt.py"],
+        "ours-redis": ["webapp/transports/socketio_rt.py", "webapp/backends/redis.py"],
         "ours-x2": ["webapp/transports/socketio_rt.py", "webapp/backends/redis.py"],
     }[kind]
     return all((ROOT / path).exists() for path in needs)

@@ -194,13 +194,22 @@ def test_history_since(backend):
     assert backend.history_since(1, "chat", 9) is None
 
 
-def test_publish_stores_a_broadcast_when_asked(backend):
+def test_store_keeps_a_broadcast_and_publish_does_not(backend):
     message = ClusterMessage("broadcast", 1, "chat", frame("kept"), created_at=77)
-    assert backend.publish(message, history_size=5) == 1
+    assert backend.store(message, history_size=5).wait() == 1
     assert message.id == 1
     assert backend.publish(ClusterMessage("broadcast", 1, "chat", frame("no"))) is None
     assert [entry["payload"] for entry in backend.history(1, "chat")] == ["kept"]
     assert backend.history(1, "chat")[0]["created_at"] == 77
+
+
+def test_stores_take_ids_in_the_order_queued_whoever_waits_first(backend):
+    messages = [ClusterMessage("broadcast", 1, "chat", frame(n)) for n in range(4)]
+    pending = [backend.store(message, history_size=3) for message in messages]
+    ids = [pending[index].wait() for index in (3, 1, 0, 2)]
+    assert ids == [4, 2, 1, 3]
+    assert [message.id for message in messages] == [1, 2, 3, 4]
+    assert [entry["payload"] for entry in backend.history(1, "chat")] == [1, 2, 3]
 
 
 def test_presence_lists_only_visible_members(backend):
@@ -295,7 +304,7 @@ def test_broadcast_reaches_the_other_process_not_itself(redis_url):
         "broadcast", 1, "chat", frame({"n": 2**60}), 2, created_at=5
     )
 
-    stored_id = first.publish(message, history_size=10)
+    stored_id = first.store(message, history_size=10).wait()
 
     heard = second_inbox.next()
     assert (heard.kind, heard.workspace_id, heard.channel, heard.audience) == (
@@ -370,6 +379,7 @@ def test_unreachable_redis_raises_backend_unavailable():
         lambda: backend.presence(1, "chat"),
         lambda: backend.add_connection(1, 5),
         lambda: backend.publish(ClusterMessage("broadcast", 1, "chat", frame("x"))),
+        lambda: backend.store(ClusterMessage("broadcast", 1, "c", frame(0)), 5).wait(),
     ]
     for call in calls:
         with pytest.raises(BackendUnavailableError):

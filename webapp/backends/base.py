@@ -66,6 +66,24 @@ Sleep = Callable[[float], None]
 MessageHandler = Callable[[ClusterMessage], None]
 
 
+class Pending(Protocol):
+    """The outcome of a backend call that may still be on its way."""
+
+    def wait(self) -> Any:
+        """Wait for the outcome and return it, or raise the call's failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """An outcome known at once."""
+
+    value: Any
+
+    def wait(self) -> Any:
+        return self.value
+
+
 def entries_after(
     entries: list[dict[str, Any]], since: int
 ) -> list[dict[str, Any]] | None:
@@ -133,12 +151,18 @@ class Backend(Protocol):
         """
         ...
 
-    def publish(self, message: ClusterMessage, history_size: int = 0) -> int | None:
-        """Send ``message`` to the other processes, never back to this one.
+    def publish(self, message: ClusterMessage) -> None:
+        """Send ``message`` to the other processes, never back to this one."""
+        ...
 
-        With ``history_size`` > 0 a broadcast's frame is first appended to its
-        channel's history (kept to that many entries) and its new id returned
-        and carried by the message; otherwise None.
+    def store(self, message: ClusterMessage, history_size: int) -> Pending:
+        """Queue a broadcast to be stored in its channel's history, then published.
+
+        The entry is kept among the channel's last ``history_size``; its id
+        goes into ``message.id``, and :meth:`Pending.wait` returns it. Stores
+        are applied in the order of the calls, whenever their callers wait,
+        so ids follow that order within a channel. Failures are raised by
+        :meth:`Pending.wait`, never by this call.
         """
         ...
 

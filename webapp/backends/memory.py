@@ -9,6 +9,7 @@ from typing import Any
 from webapp.backends.base import (
     ClusterMessage,
     Departure,
+    Done,
     Liveness,
     MessageHandler,
     Sleep,
@@ -67,17 +68,19 @@ class MemoryBackend:
     def reap(self) -> list[Departure]:
         return []
 
-    def publish(self, message: ClusterMessage, history_size: int = 0) -> int | None:
-        if history_size <= 0 or message.kind != "broadcast" or message.frame is None:
-            return None
-        message.id = self.append_history(
-            message.workspace_id,
-            message.channel,
-            message.frame,
-            message.created_at,
-            history_size,
-        )
-        return message.id
+    def publish(self, message: ClusterMessage) -> None:
+        return None
+
+    def store(self, message: ClusterMessage, history_size: int) -> Done:
+        if message.frame is not None:
+            message.id = self.append_history(
+                message.workspace_id,
+                message.channel,
+                message.frame,
+                message.created_at,
+                history_size,
+            )
+        return Done(message.id)
 
     def append_history(
         self,

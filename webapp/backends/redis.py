@@ -40,6 +40,7 @@ from webapp.backends.bus import (
     encode_message,
     message_head,
 )
+from webapp.backends.redis_batch import Batcher, Call
 from webapp.backends.redis_listener import BusListener
 from webapp.backends.redis_registry import (
     PREFIX,
@@ -96,6 +97,8 @@ class RedisBackend:
         self._registry = ProcessRegistry(self.client, process_id)
         self._listener = BusListener(self.client, BUS, self.describe())
         self._listener.own_echoes = (echo_prefix(self.process_id),)
+        # Publishes and stores of every task go to Redis in shared batches.
+        self._batcher = Batcher(self.client)
         script = self.client.register_script
         self._append = script(redis_scripts.APPEND_AND_PUBLISH)
         self._add_member = script(redis_scripts.ADD_MEMBER)
@@ -162,21 +165,21 @@ class RedisBackend:
             return None
         return self._listener.subscribed
 
-    def publish(self, message: ClusterMessage, history_size: int = 0) -> int | None:
-        if history_size > 0 and message.kind == "broadcast" and message.frame:
-            entry = encode_json({**message.frame, "created_at": message.created_at})
-            head = message_head(message, self.process_id)
-            ws, channel = message.workspace_id, message.channel
-            keys = [key(ws, "hid", channel), key(ws, "h", channel)]
-            # Limitation: storing and publishing is one script call, so one
-            # Redis round trip per message kept in history; batching several
-            # messages per call would raise the flood rate one process reaches.
-            with self._reaching():
-                message.id = int(self._append(keys, [entry, history_size, BUS, head]))
-            return message.id
+    def publish(self, message: ClusterMessage) -> None:
+        data = encode_message(message, self.process_id)
+        call = self._batcher.submit("PUBLISH", BUS, data)
         with self._reaching():
-            self.client.publish(BUS, encode_message(message, self.process_id))
-        return None
+            call.wait()
+
+    def store(self, message: ClusterMessage, history_size: int) -> StoredEntry:
+        frame = message.frame or {}
+        entry = encode_json({**frame, "created_at": message.created_at})
+        head = message_head(message, self.process_id)
+        ws, channel = message.workspace_id, message.channel
+        keys = [key(ws, "hid", channel), key(ws, "h", channel)]
+        args = [entry, history_size, BUS, head]
+        call = self._batcher.submit_script(self._append, keys, args)
+        return StoredEntry(self, call, message)
 
     # Liveness.
 
@@ -343,3 +346,21 @@ class RedisBackend:
             keys = list(self.client.scan_iter(f"{PREFIX}{workspace_id}:*", count=500))
             for start in range(0, len(keys), 500):
                 self.client.delete(*keys[start : start + 500])
+
+
+class StoredEntry:
+    """A history entry on its way to Redis: :meth:`wait` returns its id."""
+
+    __slots__ = ("_backend", "_call", "_message")
+
+    def __init__(
+        self, backend: RedisBackend, call: Call, message: ClusterMessage
+    ) -> None:
+        self._backend = backend
+        self._call = call
+        self._message = message
+
+    def wait(self) -> int:
+        with self._backend._reaching():
+            self._message.id = int(self._call.wait())
+        return self._message.id

@@ -9,10 +9,11 @@ yet, and what the channel gets meanwhile is kept for it. The dispatcher holds
 a join while it reads presence and history, then releases it, so a joiner
 gets its catch-up first and every later frame after it, none lost between.
 
-Storing a frame and handing it to local members happen under the channel's
-lock (:meth:`Rooms.in_order`), as does a join's history read: with a backend
-that waits on the network, local members then get a channel's entries in id
-order, and a joiner never gets live an entry its catch-up held already.
+A frame kept in history is queued for storing and handed to local members
+once it has its id, in the channel's order (:mod:`webapp.realtime.ordering`):
+several stores of one channel can wait on the network at once, members still
+get the entries in id order, and a joiner's catch-up (:meth:`Rooms.in_order`)
+never shares an entry with what reaches it live.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from webapp.backends.base import Backend, BackendUnavailableError, ClusterMessage
 from webapp.realtime.connection import Connection, Membership, Room
 from webapp.realtime.history import with_id
+from webapp.realtime.ordering import ChannelOrder
 from webapp.realtime.presence import presence_update_frame
 from webapp.realtime.rules import ChannelRule
 from webapp.realtime.sink import Audience, Outgoing
@@ -44,30 +46,33 @@ class Rooms:
         self._rooms: dict[int, dict[str, Room]] = {}
         # Held joins: (workspace, channel) -> socket id -> frames kept for it.
         self._held: dict[tuple[int, str], dict[str, list[Held]]] = {}
-        # Channel locks in use: (workspace, channel) -> [lock, users].
-        self._locks: dict[tuple[int, str], list[Any]] = {}
+        # Channel orders in use: (workspace, channel) -> order.
+        self._orders: dict[tuple[int, str], ChannelOrder] = {}
+        # A patched threading module makes it a green lock.
+        self._orders_lock = threading.Lock()
+
+    @contextmanager
+    def _order(self, workspace_id: int, channel: str) -> Iterator[ChannelOrder]:
+        """Yield the channel's order, kept while some task uses it."""
+        key = (workspace_id, channel)
+        with self._orders_lock:
+            order = self._orders.get(key)
+            if order is None:
+                order = self._orders[key] = ChannelOrder()
+            order.users += 1
+        try:
+            yield order
+        finally:
+            with self._orders_lock:
+                order.users -= 1
+                if order.users == 0:
+                    del self._orders[key]
 
     @contextmanager
     def in_order(self, workspace_id: int, channel: str) -> Iterator[None]:
-        """Hold the channel's lock: one store-and-deliver (or catch-up) at a time.
-
-        Limitation: the lock is this process's own. Entries stored by other
-        processes reach local members through the backend's bus, and can
-        come after a later entry stored here.
-        """
-        key = (workspace_id, channel)
-        entry = self._locks.get(key)
-        if entry is None:
-            # A patched threading module makes this a green lock.
-            entry = self._locks[key] = [threading.RLock(), 0]
-        entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._locks[key]
+        """Hold the channel for a catch-up: no store in flight, none begun meanwhile."""
+        with self._order(workspace_id, channel) as order, order.exclusive():
+            yield
 
     def get(self, workspace_id: int, channel: str) -> Room | None:
         """Return the local room of a channel, None when it has no local member."""
@@ -206,9 +211,19 @@ class Rooms:
             self.backend.publish(message)
             self.deliver(workspace_id, channel, Outgoing(frame), audience)
             return frame
-        with self.in_order(workspace_id, channel):
-            delivered = with_id(frame, self.backend.publish(message, history_size))
-            self.deliver(workspace_id, channel, Outgoing(delivered), audience)
+        delivered = None
+        with self._order(workspace_id, channel) as order:
+            try:
+                with order.queueing() as ticket:
+                    stored = self.backend.store(message, history_size)
+                delivered = with_id(frame, stored.wait())
+            finally:
+                # Served even when the store failed: later ones wait for it.
+                with order.turn(ticket):
+                    if delivered is not None:
+                        self.deliver(
+                            workspace_id, channel, Outgoing(delivered), audience
+                        )
         return delivered
 
     def deliver(

@@ -1,0 +1,96 @@
+"""History writes to Redis: batched stores beside one round trip per message.
+
+    python -m bench.history_writes                 # about 20 seconds
+    python -m bench.history_writes --tasks 1,16,256 --seconds 3
+
+Runs on eventlet, as the server does, against Redis database 14 of
+127.0.0.1 (emptied first). For each number of tasks storing at once, each
+task stores messages one after another in its own channel for a fixed time:
+once with :meth:`RedisBackend.store` (the server's path: commands of all
+tasks share pipelined round trips) and once calling the same script directly
+(one round trip per message, as before batching). Both store and publish
+the same entries with the same ids. It prints stores
+per second of each, their ratio, and the commands per round trip of the
+batched path.
+"""
+
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import redis  # noqa: E402
+
+from webapp.backends.base import ClusterMessage  # noqa: E402
+from webapp.backends.bus import encode_json, message_head  # noqa: E402
+from webapp.backends.redis import BUS, RedisBackend  # noqa: E402
+from webapp.backends.redis_registry import key  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+HISTORY_SIZE = 100
+FRAME = {"action": "message", "options": {"channel": ""}, "payload": "x" * 64}
+
+
+def _store_alone(backend: RedisBackend, message: ClusterMessage) -> int:
+    """Store and publish as one script call of its own: a round trip."""
+    entry = encode_json({**message.frame, "created_at": message.created_at})
+    head = message_head(message, backend.process_id)
+    keys = [key(1, "hid", message.channel), key(1, "h", message.channel)]
+    return backend._append(keys, [entry, HISTORY_SIZE, BUS, head])
+
+
+def _run(backend: RedisBackend, tasks: int, seconds: float, batched: bool) -> int:
+    """Store from ``tasks`` green threads for ``seconds``; return the stores made."""
+    counts = [0] * tasks
+    deadline = time.monotonic() + seconds
+
+    def store_until_done(index: int) -> None:
+        channel = f"bench:{index}"
+        frame = {**FRAME, "options": {"channel": channel}}
+        while time.monotonic() < deadline:
+            message = ClusterMessage("broadcast", 1, channel, frame)
+            if batched:
+                backend.store(message, HISTORY_SIZE).wait()
+            else:
+                _store_alone(backend, message)
+            counts[index] += 1
+
+    pool = eventlet.GreenPool(tasks)
+    for index in range(tasks):
+        pool.spawn(store_until_done, index)
+    pool.waitall()
+    return sum(counts)
+
+
+def main() -> None:
+    """Print one table row per number of tasks."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default="1,8,64,512")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    backend = RedisBackend(REDIS_URL)
+    backend.check()
+
+    print("| tasks | batched stores/s | one trip each stores/s | ratio | per trip |")
+    print("| --- | --- | --- | --- | --- |")
+    for tasks in (int(part) for part in args.tasks.split(",")):
+        batches, commands = backend._batcher.batches, backend._batcher.commands
+        batched = _run(backend, tasks, args.seconds, batched=True)
+        per_trip = (backend._batcher.commands - commands) / max(
+            1, backend._batcher.batches - batches
+        )
+        single = _run(backend, tasks, args.seconds, batched=False)
+        print(
+            f"| {tasks} | {batched / args.seconds:.0f} | {single / args.seconds:.0f} "
+            f"| {batched / max(single, 1):.2f} | {per_trip:.1f} |"
+        )
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+if __name__ == "__main__":
+    main()

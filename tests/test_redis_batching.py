@@ -1,0 +1,222 @@
+"""Stores and publishes leave for Redis in shared batches, and still keep order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.harness import Harness
+from tests.services import require_service
+from tests.test_backends import REDIS_URL, OwnRedis, frame, own_redis_server
+from webapp.backends.base import ClusterMessage
+from webapp.backends.redis import RedisBackend
+from webapp.backends.redis_batch import Batcher
+from webapp.realtime.ordering import ChannelOrder
+from webapp.realtime.rules import ChannelRule, Limits
+
+# How long the command that holds up a batch keeps Redis busy.
+HOLD_SECONDS = 0.5
+# Generous bound on waiting for threads; never a speed check.
+WAIT_SECONDS = 10
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The tests' Redis database, emptied."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).flushdb()
+    except redis.RedisError:
+        require_service(False, "Redis is not reachable at 127.0.0.1:6379")
+    return REDIS_URL
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    """A redis-server of this test's own, to stop and start."""
+    yield from own_redis_server()
+
+
+def _start(target, *args) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def _join_all(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(WAIT_SECONDS)
+        assert not thread.is_alive(), "a thread never finished"
+
+
+def _wait_until(condition) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.005)
+
+
+def _holding_batch(batcher: Batcher) -> threading.Thread:
+    """Start a batch that Redis answers only after HOLD_SECONDS."""
+    call = batcher.submit("BLPOP", "test:never-filled", HOLD_SECONDS)
+    thread = _start(call.wait)
+    _wait_until(lambda: batcher.batches == 1)
+    return thread
+
+
+def test_commands_queued_during_a_round_trip_leave_together_in_order(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    batcher = Batcher(client)
+    holder = _holding_batch(batcher)
+    replies: dict[int, int] = {}
+
+    def incr(index: int) -> None:
+        replies[index] = batcher.submit("INCR", "test:counter").wait()
+
+    threads = []
+    for index in range(20):
+        threads.append(_start(incr, index))
+        # Each submits before the next starts: submission order is index order.
+        _wait_until(lambda queued=index + 1: len(batcher._queue) == queued)
+    _join_all([holder, *threads])
+
+    assert (batcher.batches, batcher.commands) == (2, 21)
+    assert [replies[index] for index in range(20)] == list(range(1, 21))
+
+
+def test_a_failing_command_fails_only_its_own_call(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.rpush("test:list", "x")
+    batcher = Batcher(client)
+    holder = _holding_batch(batcher)
+    wrong = batcher.submit("INCR", "test:list")
+    right = batcher.submit("INCR", "test:counter")
+    outcomes = {}
+
+    def wait(name, call) -> None:
+        try:
+            outcomes[name] = call.wait()
+        except redis.ResponseError as exc:
+            outcomes[name] = exc
+
+    _join_all([holder, _start(wait, "wrong", wrong), _start(wait, "right", right)])
+    assert isinstance(outcomes["wrong"], redis.ResponseError)
+    assert outcomes["right"] == 1
+    assert batcher.batches == 2
+
+
+def test_a_script_redis_forgot_is_loaded_again(redis_url):
+    backend = RedisBackend(redis_url)
+    first = ClusterMessage("broadcast", 1, "chat", frame("one"))
+    assert backend.store(first, 5).wait() == 1
+    backend.client.script_flush()
+    second = ClusterMessage("broadcast", 1, "chat", frame("two"))
+    assert backend.store(second, 5).wait() == 2
+    payloads = [entry["payload"] for entry in backend.history(1, "chat")]
+    assert payloads == ["one", "two"]
+
+
+def test_turns_follow_tickets_whatever_order_the_stores_end_in():
+    order = ChannelOrder()
+    tickets = []
+    for _ in range(5):
+        with order.queueing() as ticket:
+            tickets.append(ticket)
+    served = []
+
+    def serve(ticket: int) -> None:
+        with order.turn(ticket):
+            served.append(ticket)
+
+    # The last ticket asks first, the first ticket last.
+    threads = [_start(serve, ticket) for ticket in reversed(tickets)]
+    _join_all(threads)
+    assert served == tickets
+
+
+def test_a_catch_up_waits_for_stores_in_flight_and_holds_new_ones_back():
+    order = ChannelOrder()
+    with order.queueing() as in_flight:
+        pass
+    events = []
+    in_catch_up = threading.Event()
+
+    def catch_up() -> None:
+        with order.exclusive():
+            events.append("catch-up")
+            in_catch_up.set()
+            time.sleep(0.2)
+            events.append("caught up")
+
+    def later_store() -> None:
+        in_catch_up.wait(WAIT_SECONDS)
+        with order.queueing() as ticket:
+            events.append("queued")
+        with order.turn(ticket):
+            pass
+
+    reader = _start(catch_up)
+    writer = _start(later_store)
+    time.sleep(0.1)
+    # The catch-up cannot begin while the earlier store is not delivered.
+    assert events == []
+    with order.turn(in_flight):
+        events.append("delivered")
+    _join_all([reader, writer])
+    assert events == ["delivered", "catch-up", "caught up", "queued"]
+
+
+def test_concurrent_messages_in_one_channel_arrive_in_id_order(redis_url):
+    rules = (ChannelRule("chat", history_size=200),)
+    limits = Limits(frames_per_second=1000)
+    rt = Harness(*rules, limits=limits, backend=RedisBackend(redis_url))
+    listener = rt.connect()
+    rt.join(listener, "chat")
+    senders = [rt.connect() for _ in range(8)]
+    for sender in senders:
+        rt.join(sender, "chat")
+    rt.received(listener)
+    start = threading.Barrier(len(senders))
+
+    def send_all(index: int) -> None:
+        start.wait(WAIT_SECONDS)
+        for n in range(20):
+            payload = {"from": index, "n": n}
+            assert rt.send(senders[index], "message", "chat", payload) == []
+
+    _join_all([_start(send_all, index) for index in range(len(senders))])
+
+    got = [item for item in rt.received(listener) if item["action"] == "message"]
+    ids = [item["options"]["id"] for item in got]
+    assert ids == list(range(1, 161))
+    stored = rt.backend.history(1, "chat")
+    assert [entry["payload"] for entry in stored] == [item["payload"] for item in got]
+    for index in range(len(senders)):
+        mine = [item["payload"] for item in got if item["payload"]["from"] == index]
+        assert [payload["n"] for payload in mine] == list(range(20))
+    # Eight threads sending at once shared round trips.
+    assert rt.backend._batcher.batches < rt.backend._batcher.commands
+
+
+@pytest.mark.parametrize("history_size", [0, 5])
+def test_a_message_while_redis_is_down_is_an_error_and_later_ones_flow(
+    own_redis, history_size
+):
+    rules = (ChannelRule("chat", history_size=history_size),)
+    rt = Harness(*rules, backend=RedisBackend(own_redis.url))
+    member = rt.connect()
+    rt.join(member, "chat")
+    rt.received(member)
+    own_redis.stop()
+    replies = rt.send(member, "message", "chat", "lost")
+    assert [reply["payload"]["code"] for reply in replies] == ["unavailable"]
+    own_redis.start()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while rt.send(member, "message", "chat", "after"):
+        assert time.monotonic() < deadline, "messages never flowed again"
+        time.sleep(0.05)
+    got = rt.received(member)
+    assert [item["payload"] for item in got][-1] == "after"
