@@ -85,11 +85,21 @@ def serve(host: str, port: int) -> None:
     if _ASYNC_MODE == "eventlet":
         import eventlet.wsgi
 
+        from webapp.transports.eventlet_http import LeanHttpProtocol
+
         family, _, _, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM
         )[0]
         listener = eventlet.listen(address, family, backlog=LISTEN_BACKLOG)
-        eventlet.wsgi.server(listener, app, log_output=False, max_size=MAX_CONNECTIONS)
+        # app.wsgi_app rather than app: Flask's __call__ only passes the
+        # request on, and each connection's greenlet would keep its frame.
+        eventlet.wsgi.server(
+            listener,
+            app.wsgi_app,
+            log_output=False,
+            max_size=MAX_CONNECTIONS,
+            protocol=LeanHttpProtocol,
+        )
     elif _ASYNC_MODE == "gevent":
         socketio.run(
             app,

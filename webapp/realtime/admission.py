@@ -28,6 +28,40 @@ TokenVerifier = Callable[[str, int], TokenClaims | None]
 MAX_HASH_LENGTH = 128
 
 
+class _SharedPart(dict):
+    """A part of client objects that many clients hold at once: read-only."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a client part shared by many clients cannot change")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copies and pickles are plain dicts: only this one is shared.
+        return (dict, (dict(self),))
+
+
+# The parts every anonymous client has alike, held once rather than by each
+# of them: two dicts fewer per connection.
+_SHARED_PARTS = {
+    "extras": _SharedPart(),
+    "permissions": _SharedPart(dbo_id=0, row_id=0),
+}
+
+
+def _with_shared_parts(client: dict[str, Any]) -> dict[str, Any]:
+    """Replace the parts of ``client`` equal to a shared one by that one.
+
+    Limitation: client objects are only read (sent, stored, compared); code
+    that changed a part in place would raise for anonymous clients.
+    """
+    for key, shared in _SHARED_PARTS.items():
+        if client.get(key) == shared:
+            client[key] = shared
+    return client
+
+
 def snapshot_for_hash(
     settings: SettingsCache, connection_hash: Any
 ) -> WorkspaceSnapshot:
@@ -93,7 +127,7 @@ def new_connection(
         socket_id=socket_id,
         workspace_id=snapshot.id,
         connection_hash=snapshot.connection_hash,
-        client=build_client(socket_id, snapshot.id, claims),
+        client=_with_shared_parts(build_client(socket_id, snapshot.id, claims)),
         sink=sink,
         handle=handle,
         bucket=TokenBucket(float(snapshot.limits.frames_per_second), now),

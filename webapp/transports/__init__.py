@@ -11,6 +11,7 @@ from webapp.transports.settings import snapshot_loaders, token_verifier
 from webapp.transports.shutdown import handle_sigterm, shutdown_transports
 from webapp.transports.socketio_rt import init_socketio
 from webapp.transports.websocket_rt import init_websocket
+from webapp.transports.wsgi import install_wsgi
 
 __all__ = ["handle_sigterm", "init_transports", "shutdown_transports"]
 
@@ -35,6 +36,7 @@ def init_transports(app: Flask) -> None:
         make_simple_websocket_send_whole_frames()
     # socketio.server is the server init_app just made for this app.
     init_socketio(engine, socketio.server)
+    install_wsgi(app, socketio)
     app.extensions["realtime_websocket"] = init_websocket(
         app, engine, socketio.server.start_background_task, socketio.server.sleep
     )
