@@ -1,8 +1,10 @@
 """The Socket.IO transport: namespace ``/rt``, one ``rt`` event each way.
 
 Handlers unpack, call the engine, emit. Channels map to Socket.IO rooms (one
-per channel and audience), so a broadcast is one emit that python-socketio
-encodes once for every member in this process.
+per channel and audience). A broadcast's Socket.IO packet is built from the
+frame's JSON text, which the engine encodes once for every transport, and the
+same packet goes into each member's Engine.IO queue: python-socketio's own
+emit would encode the frame again and walk it looking for binary data.
 
 python-engineio queues every client's packets without a bound; before each
 emit the sink looks at the recipients' queues, and a client with more than
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 
 from webapp.realtime.connection import Connection, Room
 from webapp.realtime.engine import Engine
@@ -40,6 +43,8 @@ NAMESPACE = "/rt"
 EVENT = "rt"
 # Stands for a client's event of another name among its frames.
 _NOT_RT = object()
+# A Socket.IO EVENT packet of the namespace, up to the event's argument.
+_EVENT_HEAD = f'2{NAMESPACE},["{EVENT}",'
 # Packets a client may have waiting in its Engine.IO queue before it is closed.
 CHECK_EVERY = 8
 MAX_QUEUED_PACKETS = 1000
@@ -79,20 +84,28 @@ class SocketIOSink:
         # Looking at every member's queue costs a step per member: done on one
         # broadcast in CHECK_EVERY, a backlog still cannot grow far past the
         # bound before it is found.
+        members = self._server.manager.rooms.get(NAMESPACE, {}).get(name)
+        if not members:
+            return
         unchecked = self._unchecked.get(name, CHECK_EVERY)
         if unchecked >= CHECK_EVERY:
             unchecked = 0
-            members = self._server.manager.rooms.get(NAMESPACE, {}).get(name)
             self._check_backlogs(members)
         self._unchecked[name] = unchecked + 1
-        self._server.emit(EVENT, outgoing.frame, to=name, namespace=NAMESPACE)
+        packet = _event_packet(outgoing)
+        # The server's own hook for a ready Engine.IO packet, as its emit uses.
+        send = self._server._send_eio_packet
+        # A copy: sending never changes the room, but a closed client may.
+        for eio_sid in tuple(members.values()):
+            send(eio_sid, packet)
 
     def send(self, connection: Connection, outgoing: Outgoing) -> None:
         sid = connection.handle
         eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
-        if eio_sid is not None:
-            self._check_backlogs({sid: eio_sid})
-        self._server.emit(EVENT, outgoing.frame, to=sid, namespace=NAMESPACE)
+        if eio_sid is None:
+            return
+        self._check_backlogs({sid: eio_sid})
+        self._server._send_eio_packet(eio_sid, _event_packet(outgoing))
 
     def close(
         self, connection: Connection, code: int, outgoing: Outgoing | None
@@ -152,6 +165,11 @@ class SocketIOSink:
                 self.on_slow(sid)
         finally:
             self._slow.discard(sid)
+
+
+def _event_packet(outgoing: Outgoing) -> eio_packet.Packet:
+    """Return the Engine.IO packet of an ``rt`` event carrying the frame."""
+    return eio_packet.Packet(eio_packet.MESSAGE, f"{_EVENT_HEAD}{outgoing.text}]")
 
 
 def _credentials(auth: Any) -> tuple[Any, Any]:
