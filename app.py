@@ -29,6 +29,7 @@ elif _ASYNC_MODE == "gevent":
 
     monkey.patch_all()
 
+import gc  # noqa: E402
 import resource  # noqa: E402
 import socket  # noqa: E402
 
@@ -41,6 +42,8 @@ from webapp.transports import handle_sigterm  # noqa: E402
 # and connections the kernel queues before they are accepted (eventlet: 50).
 MAX_CONNECTIONS = 10_000
 LISTEN_BACKLOG = 2048
+# Allocations between young garbage collections (Python's default: 700).
+GC_YOUNG_THRESHOLD = 20_000
 
 
 def _raise_open_file_limit() -> None:
@@ -118,6 +121,20 @@ def serve(host: str, port: int) -> None:
         )
 
 
+def _tune_garbage_collector() -> None:
+    """Make the collector's pauses, which every client waits through, fewer.
+
+    What exists once the app is up (modules, the app, its extensions) lives as
+    long as the process: frozen, it is never walked again. A server makes
+    objects by the thousand per millisecond, most gone within a few: with
+    Python's default of a young collection every 700, frames queued for a
+    moment outlive two collections and reach the old generation, whose full
+    walks then run often and, with thousands of clients, take 100-200 ms.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
 _raise_open_file_limit()
 # Running this file directly is development: a generated secret key, demo data.
 app = create_app({"DEVELOPMENT": __name__ == "__main__"})
@@ -134,6 +151,7 @@ if app.config["DEMO_DATA"]:
 # The realtime engine listens to the other processes and keeps this one's
 # liveness from the start, not from its first client.
 app.extensions["realtime"].start(socketio.start_background_task, socketio.sleep)
+_tune_garbage_collector()
 
 if __name__ == "__main__":
     serve(os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000")))

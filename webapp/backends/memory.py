@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import deque
 from typing import Any
@@ -14,8 +15,8 @@ from webapp.backends.base import (
     MessageHandler,
     Sleep,
     Spawn,
-    entries_after,
 )
+from webapp.backends.bus import encode_json
 
 _ChannelKey = tuple[int, str]
 
@@ -30,6 +31,16 @@ def stored_entry(frame: dict[str, Any], id: int, created_at: int) -> dict[str, A
     }
 
 
+def _kept(entry: dict[str, Any]) -> tuple[int, str]:
+    """Return how an entry is kept: its id and its JSON text.
+
+    Text, not the frame's objects: the garbage collector does not look into
+    strings, and a full collection that walked every entry of every channel's
+    history would stop the process for longer as history grows.
+    """
+    return entry["id"], encode_json(entry)
+
+
 class MemoryBackend:
     """Keep history, members and connection counts in this process's memory.
 
@@ -41,7 +52,7 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self.process_id = uuid.uuid4().hex
-        self._history: dict[_ChannelKey, deque[dict[str, Any]]] = {}
+        self._history: dict[_ChannelKey, deque[tuple[int, str]]] = {}
         self._last_ids: dict[_ChannelKey, int] = {}
         self._members: dict[_ChannelKey, dict[str, tuple[dict[str, Any], bool]]] = {}
         self._connections: dict[int, int] = {}
@@ -97,16 +108,21 @@ class MemoryBackend:
             self._history[key] = entries
         id = self._last_ids.get(key, 0) + 1
         self._last_ids[key] = id
-        entries.append(stored_entry(frame, id, created_at))
+        entries.append(_kept(stored_entry(frame, id, created_at)))
         return id
 
     def history(self, workspace_id: int, channel: str) -> list[dict[str, Any]]:
-        return list(self._history.get((workspace_id, channel), ()))
+        kept = self._history.get((workspace_id, channel), ())
+        return [json.loads(text) for _, text in kept]
 
     def history_since(
         self, workspace_id: int, channel: str, since: int
     ) -> list[dict[str, Any]] | None:
-        return entries_after(self.history(workspace_id, channel), since)
+        kept = list(self._history.get((workspace_id, channel), ()))
+        for index, (id, _) in enumerate(kept):
+            if id == since:
+                return [json.loads(text) for _, text in kept[index + 1 :]]
+        return None
 
     def add_member(
         self,

@@ -118,8 +118,17 @@ class Batcher:
                 again = self._execute([batch[index] for index in forgotten])
                 for index, reply in zip(forgotten, again, strict=True):
                     replies[index] = reply
-        except BaseException as exc:  # noqa: BLE001 - every waiter gets it
+        except Exception as exc:
             replies = [exc] * len(batch)
+        except BaseException:
+            # The sending task was interrupted (a timeout, a kill): the other
+            # waiters get a connection error, the sender its interruption.
+            lost = redis.ConnectionError("the batch was interrupted")
+            self._complete(batch, [lost] * len(batch))
+            raise
+        self._complete(batch, replies)
+
+    def _complete(self, batch: list[Call], replies: list[Any]) -> None:
         wakes = []
         with self._lock:
             for call, reply in zip(batch, replies, strict=True):
