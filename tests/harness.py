@@ -9,6 +9,7 @@ puts them together around one workspace.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from dataclasses import replace
 from typing import Any
@@ -22,6 +23,8 @@ from webapp.realtime.sink import Audience, Outgoing
 from webapp.tokens import InvalidTokenError, TokenClaims, issue_token, verify_token
 
 SECRET_KEY = "testing-secret-key"
+# Generous bound on waiting for stores to land; never a speed check.
+SETTLE_SECONDS = 10
 
 
 class RecordingSink:
@@ -186,7 +189,16 @@ class Harness:
             options["channel"] = channel
         frame = {"action": action, "options": options, "payload": payload}
         replies = self.engine.receive(connection, frame)
+        self.settle()
         return [json.loads(outgoing.text) for outgoing in replies]
+
+    def settle(self) -> None:
+        """Wait until what was stored has been delivered (Redis stores later)."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while not self.engine.rooms.settled():
+            if time.monotonic() > deadline:
+                raise AssertionError("stores never landed")
+            time.sleep(0.001)
 
     def join(self, connection: Connection, channel: str, **payload: Any) -> list:
         """Join ``channel`` with the given join payload; return the replies."""

@@ -14,7 +14,7 @@ from tests.services import require_service
 from tests.test_backends import REDIS_URL, OwnRedis, frame, own_redis_server
 from webapp.backends.base import ClusterMessage
 from webapp.backends.redis import RedisBackend
-from webapp.backends.redis_batch import Batcher
+from webapp.backends.redis_batch import Batcher, Call
 from webapp.realtime.ordering import ChannelOrder
 from webapp.realtime.rules import ChannelRule, Limits
 
@@ -59,52 +59,42 @@ def _wait_until(condition) -> None:
         time.sleep(0.005)
 
 
-def _holding_batch(batcher: Batcher) -> threading.Thread:
-    """Start a batch that Redis answers only after HOLD_SECONDS."""
+def _holding_batch(batcher: Batcher) -> Call:
+    """Send a batch that Redis answers only after HOLD_SECONDS; return its call."""
+    sent = batcher.batches
     call = batcher.submit("BLPOP", "test:never-filled", HOLD_SECONDS)
-    thread = _start(call.wait)
-    _wait_until(lambda: batcher.batches == 1)
-    return thread
+    _wait_until(lambda: batcher.batches == sent + 1)
+    return call
 
 
 def test_commands_queued_during_a_round_trip_leave_together_in_order(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     batcher = Batcher(client)
     holder = _holding_batch(batcher)
-    replies: dict[int, int] = {}
+    followed = []
+    calls = [
+        batcher.submit("INCR", "test:counter", then=lambda call: followed.append(call))
+        for _ in range(20)
+    ]
+    replies = [batcher.wait(call) for call in calls]
 
-    def incr(index: int) -> None:
-        replies[index] = batcher.submit("INCR", "test:counter").wait()
-
-    threads = []
-    for index in range(20):
-        threads.append(_start(incr, index))
-        # Each submits before the next starts: submission order is index order.
-        _wait_until(lambda queued=index + 1: len(batcher._queue) == queued)
-    _join_all([holder, *threads])
-
+    assert batcher.wait(holder) is None
     assert (batcher.batches, batcher.commands) == (2, 21)
-    assert [replies[index] for index in range(20)] == list(range(1, 21))
+    assert replies == list(range(1, 21))
+    # Each call's follow-up ran once it was done, in the order submitted.
+    assert followed == calls
 
 
 def test_a_failing_command_fails_only_its_own_call(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.rpush("test:list", "x")
     batcher = Batcher(client)
-    holder = _holding_batch(batcher)
+    _holding_batch(batcher)
     wrong = batcher.submit("INCR", "test:list")
     right = batcher.submit("INCR", "test:counter")
-    outcomes = {}
-
-    def wait(name, call) -> None:
-        try:
-            outcomes[name] = call.wait()
-        except redis.ResponseError as exc:
-            outcomes[name] = exc
-
-    _join_all([holder, _start(wait, "wrong", wrong), _start(wait, "right", right)])
-    assert isinstance(outcomes["wrong"], redis.ResponseError)
-    assert outcomes["right"] == 1
+    with pytest.raises(redis.ResponseError):
+        batcher.wait(wrong)
+    assert batcher.wait(right) == 1
     assert batcher.batches == 2
 
 
@@ -119,27 +109,9 @@ def test_a_script_redis_forgot_is_loaded_again(redis_url):
     assert payloads == ["one", "two"]
 
 
-def test_turns_follow_tickets_whatever_order_the_stores_end_in():
+def test_a_catch_up_waits_for_stores_on_their_way_and_holds_new_ones_back():
     order = ChannelOrder()
-    tickets = []
-    for _ in range(5):
-        with order.queueing() as ticket:
-            tickets.append(ticket)
-    served = []
-
-    def serve(ticket: int) -> None:
-        with order.turn(ticket):
-            served.append(ticket)
-
-    # The last ticket asks first, the first ticket last.
-    threads = [_start(serve, ticket) for ticket in reversed(tickets)]
-    _join_all(threads)
-    assert served == tickets
-
-
-def test_a_catch_up_waits_for_stores_in_flight_and_holds_new_ones_back():
-    order = ChannelOrder()
-    with order.queueing() as in_flight:
+    with order.queueing():
         pass
     events = []
     in_catch_up = threading.Event()
@@ -153,20 +125,45 @@ def test_a_catch_up_waits_for_stores_in_flight_and_holds_new_ones_back():
 
     def later_store() -> None:
         in_catch_up.wait(WAIT_SECONDS)
-        with order.queueing() as ticket:
+        with order.queueing():
             events.append("queued")
-        with order.turn(ticket):
-            pass
+        order.landed()
 
     reader = _start(catch_up)
     writer = _start(later_store)
     time.sleep(0.1)
     # The catch-up cannot begin while the earlier store is not delivered.
     assert events == []
-    with order.turn(in_flight):
-        events.append("delivered")
+    events.append("landed")
+    order.landed()
     _join_all([reader, writer])
-    assert events == ["delivered", "catch-up", "caught up", "queued"]
+    assert events == ["landed", "catch-up", "caught up", "queued"]
+
+
+def test_one_senders_flood_shares_round_trips_and_keeps_its_order(redis_url):
+    rules = (ChannelRule("chat", history_size=100),)
+    limits = Limits(frames_per_second=1000)
+    backend = RedisBackend(redis_url)
+    rt = Harness(*rules, limits=limits, backend=backend)
+    listener, sender = rt.connect(), rt.connect()
+    rt.join(listener, "chat")
+    rt.join(sender, "chat")
+    rt.received(listener)
+    before = backend._batcher.batches
+    holder = _holding_batch(backend._batcher)
+
+    for n in range(50):
+        # Each returns at once, without waiting for Redis.
+        frame = {"action": "message", "options": {"channel": "chat"}, "payload": n}
+        assert rt.engine.receive(sender, frame) == []
+    backend._batcher.wait(holder)
+    _wait_until(lambda: len(rt.sink.frames.get(listener.socket_id, [])) == 50)
+
+    got = rt.received(listener)
+    assert [item["payload"] for item in got] == list(range(50))
+    assert [item["options"]["id"] for item in got] == list(range(1, 51))
+    # The held batch, then the fifty messages in one.
+    assert backend._batcher.batches - before == 2
 
 
 def test_concurrent_messages_in_one_channel_arrive_in_id_order(redis_url):
@@ -188,6 +185,7 @@ def test_concurrent_messages_in_one_channel_arrive_in_id_order(redis_url):
             assert rt.send(senders[index], "message", "chat", payload) == []
 
     _join_all([_start(send_all, index) for index in range(len(senders))])
+    _wait_until(lambda: len(rt.sink.frames.get(listener.socket_id, [])) == 160)
 
     got = [item for item in rt.received(listener) if item["action"] == "message"]
     ids = [item["options"]["id"] for item in got]
@@ -212,11 +210,43 @@ def test_a_message_while_redis_is_down_is_an_error_and_later_ones_flow(
     rt.received(member)
     own_redis.stop()
     replies = rt.send(member, "message", "chat", "lost")
+    if history_size:
+        # A message to store is answered once the store failed.
+        assert replies == []
+        _wait_until(lambda: rt.sink.frames.get(member.socket_id))
+        replies = rt.received(member)
     assert [reply["payload"]["code"] for reply in replies] == ["unavailable"]
+    assert replies[0]["options"]["channel"] == "chat"
+
     own_redis.start()
     deadline = time.monotonic() + WAIT_SECONDS
-    while rt.send(member, "message", "chat", "after"):
-        assert time.monotonic() < deadline, "messages never flowed again"
+    while True:
+        rt.send(member, "message", "chat", "after")
         time.sleep(0.05)
-    got = rt.received(member)
-    assert [item["payload"] for item in got][-1] == "after"
+        got = rt.received(member)
+        if [item["payload"] for item in got] == ["after"]:
+            break
+        assert time.monotonic() < deadline, "messages never flowed again"
+
+
+@pytest.mark.parametrize("history_size", [0, 5])
+def test_a_clients_next_frame_sees_its_own_messages(redis_url, history_size):
+    rules = (ChannelRule("chat", history_size=history_size),)
+    limits = Limits(frames_per_second=1000)
+    backend = RedisBackend(redis_url)
+    rt = Harness(*rules, limits=limits, backend=backend)
+    client = rt.connect()
+    rt.join(client, "chat", history=True)
+    rt.received(client)
+    holder = _holding_batch(backend._batcher)
+
+    for n in range(3):
+        frame = {"action": "message", "options": {"channel": "chat"}, "payload": n}
+        assert rt.engine.receive(client, frame) == []
+    # A later frame of the same client waits for its messages to be delivered.
+    replies = rt.send(client, "leave", "chat")
+    backend._batcher.wait(holder)
+
+    assert [item["payload"] for item in rt.received(client)] == [0, 1, 2]
+    assert [reply["action"] for reply in replies] == ["leave"]
+    assert client.storing == 0

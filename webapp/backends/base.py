@@ -155,14 +155,21 @@ class Backend(Protocol):
         """Send ``message`` to the other processes, never back to this one."""
         ...
 
-    def store(self, message: ClusterMessage, history_size: int) -> Pending:
+    def store(
+        self,
+        message: ClusterMessage,
+        history_size: int,
+        then: Callable[[Pending], None] | None = None,
+    ) -> Pending:
         """Queue a broadcast to be stored in its channel's history, then published.
 
         The entry is kept among the channel's last ``history_size``; its id
-        goes into ``message.id``, and :meth:`Pending.wait` returns it. Stores
-        are applied in the order of the calls, whenever their callers wait,
-        so ids follow that order within a channel. Failures are raised by
-        :meth:`Pending.wait`, never by this call.
+        goes into ``message.id``, and :meth:`Pending.wait` returns it.
+        ``then`` is called with the pending store once its outcome is known
+        (perhaps before this returns, perhaps from another task): this
+        process's stores complete in the order of the calls, so ids and
+        ``then`` calls follow that order within a channel. Failures are
+        raised by :meth:`Pending.wait`, never by this call.
         """
         ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from webapp.backends.base import (
@@ -13,6 +14,7 @@ from webapp.backends.base import (
     Done,
     Liveness,
     MessageHandler,
+    Pending,
     Sleep,
     Spawn,
 )
@@ -82,7 +84,12 @@ class MemoryBackend:
     def publish(self, message: ClusterMessage) -> None:
         return None
 
-    def store(self, message: ClusterMessage, history_size: int) -> Done:
+    def store(
+        self,
+        message: ClusterMessage,
+        history_size: int,
+        then: Callable[[Pending], None] | None = None,
+    ) -> Done:
         if message.frame is not None:
             message.id = self.append_history(
                 message.workspace_id,
@@ -91,7 +98,10 @@ class MemoryBackend:
                 message.created_at,
                 history_size,
             )
-        return Done(message.id)
+        stored = Done(message.id)
+        if then is not None:
+            then(stored)
+        return stored
 
     def append_history(
         self,

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from webapp.backends.base import (
     Departure,
     Liveness,
     MessageHandler,
+    Pending,
     Sleep,
     Spawn,
     entries_after,
@@ -169,17 +170,30 @@ class RedisBackend:
         data = encode_message(message, self.process_id)
         call = self._batcher.submit("PUBLISH", BUS, data)
         with self._reaching():
-            call.wait()
+            self._batcher.wait(call)
 
-    def store(self, message: ClusterMessage, history_size: int) -> StoredEntry:
+    def store(
+        self,
+        message: ClusterMessage,
+        history_size: int,
+        then: Callable[[Pending], None] | None = None,
+    ) -> StoredEntry:
         frame = message.frame or {}
         entry = encode_json({**frame, "created_at": message.created_at})
         head = message_head(message, self.process_id)
         ws, channel = message.workspace_id, message.channel
         keys = [key(ws, "hid", channel), key(ws, "h", channel)]
         args = [entry, history_size, BUS, head]
-        call = self._batcher.submit_script(self._append, keys, args)
-        return StoredEntry(self, call, message)
+        stored = StoredEntry(self, message)
+
+        def follow(call: Call) -> None:
+            # Perhaps before submit_script has returned, in another thread.
+            stored.call = call
+            if then is not None:
+                then(stored)
+
+        stored.call = self._batcher.submit_script(self._append, keys, args, follow)
+        return stored
 
     # Liveness.
 
@@ -351,16 +365,14 @@ class RedisBackend:
 class StoredEntry:
     """A history entry on its way to Redis: :meth:`wait` returns its id."""
 
-    __slots__ = ("_backend", "_call", "_message")
+    __slots__ = ("_backend", "_message", "call")
 
-    def __init__(
-        self, backend: RedisBackend, call: Call, message: ClusterMessage
-    ) -> None:
+    def __init__(self, backend: RedisBackend, message: ClusterMessage) -> None:
         self._backend = backend
-        self._call = call
         self._message = message
+        self.call: Call | None = None
 
     def wait(self) -> int:
         with self._backend._reaching():
-            self._message.id = int(self._call.wait())
+            self._message.id = int(self._backend._batcher.wait(self.call))
         return self._message.id

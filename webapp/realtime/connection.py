@@ -28,6 +28,9 @@ class Connection:
     last_frame_at: float
     memberships: dict[str, Membership] = field(default_factory=dict)
     closed: bool = False
+    # Its messages still being stored, and what a frame waiting for them waits on.
+    storing: int = 0
+    stored: Any = None
 
     @property
     def authenticated(self) -> bool:

@@ -8,6 +8,7 @@ frames for the sender and leaves broadcasts to the rooms.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +22,15 @@ from webapp.realtime.errors import (
     InvalidFrameError,
     NotJoinedError,
     PublishNotAllowedError,
+    UnavailableError,
     UnknownClientError,
 )
 from webapp.realtime.history import history_frame, replay_frame, visible_entries
+from webapp.realtime.ordering import (
+    count_own_store,
+    own_store_landed,
+    wait_for_own_stores,
+)
 from webapp.realtime.presence import presence_full_frame
 from webapp.realtime.rules import (
     WorkspaceSnapshot,
@@ -33,7 +40,7 @@ from webapp.realtime.rules import (
     may_publish,
     receives,
 )
-from webapp.realtime.sink import Audience
+from webapp.realtime.sink import Audience, Outgoing
 
 if TYPE_CHECKING:
     from webapp.realtime.connection import Connection, Membership
@@ -42,6 +49,8 @@ if TYPE_CHECKING:
 ACTIONS = frozenset(("join", "leave", "message", "history"))
 _OPTION_TYPES = {"socketId": str, "authenticated": bool}
 _JOIN_FLAGS = ("presence", "history")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -157,6 +166,10 @@ class Dispatcher:
         :raises RealtimeError: the error to answer with.
         :raises BackendUnavailableError: when the backend cannot be reached.
         """
+        if connection.storing and (
+            frame.action != "message" or "socketId" in frame.options
+        ):
+            wait_for_own_stores(connection)
         return self._handlers[frame.action](connection, frame, snapshot)
 
     def _join(
@@ -258,14 +271,29 @@ class Dispatcher:
         }
         restricted = authenticated_only or rule.receive == "authenticated"
         audience = Audience.AUTHENTICATED if restricted else Audience.ALL
-        self._engine.rooms.broadcast(
-            connection.workspace_id,
-            channel,
-            message,
-            audience,
-            rule.history_size,
-            self._engine.now_ms(),
-        )
+
+        def stored(error: BackendUnavailableError | None) -> None:
+            if error is not None and not connection.closed:
+                logger.debug("%s for %s", error, connection.socket_id)
+                frame = UnavailableError().to_frame(channel)
+                connection.sink.send(connection, Outgoing(frame))
+            own_store_landed(connection)
+
+        # The sender's next frame is read while this one is being stored.
+        count_own_store(connection)
+        try:
+            self._engine.rooms.broadcast(
+                connection.workspace_id,
+                channel,
+                message,
+                audience,
+                rule.history_size,
+                self._engine.now_ms(),
+                then=stored,
+            )
+        except BaseException:
+            own_store_landed(connection)
+            raise
         return []
 
     def _direct(

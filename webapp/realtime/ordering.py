@@ -1,16 +1,19 @@
-"""One channel's stores, deliveries and catch-ups, kept in order in this process.
+"""One channel's stores and catch-ups kept apart; a client's frames kept in turn.
 
-A frame kept in history is stored by the backend and then handed to the local
-members with the id it got. Stores may wait on the network, and several of
-one channel can be in flight at once (a backend sends them in batches), but
-local members must get them in id order. So each store takes a *ticket* when
-it is queued, in the order the backend will store them, and delivers only
-when its ticket's turn comes, however the round trips end.
+A frame kept in history is queued for storing and handed to local members
+once the backend has stored it; the backend completes a process's stores in
+the order queued, so members get a channel's entries in id order even when
+several are on their way at once.
 
 A catch-up (a joiner reading presence and history) holds the channel
-*exclusively*: it waits for the stores in flight to be delivered and keeps
-new ones from being queued until it is done, so an entry is either in the
-catch-up or delivered after it, never both, never neither.
+*exclusively*: it waits until the stores on their way have been delivered
+and keeps new ones from being queued until it is done, so an entry is either
+in the catch-up or delivered after it, never both, never neither.
+
+A client's messages are answered before they are stored: it can send the
+next one meanwhile. Any other frame of its own waits for them first
+(:func:`wait_for_own_stores`), so that, as without the wait, it sees its own
+messages before the answer to a later frame (its history among them).
 
 Limitation: the order is this process's own. Entries stored by other
 processes reach local members through the backend's bus, and can come after
@@ -22,70 +25,85 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from webapp.realtime.connection import Connection
+
+# Guards every connection's count of messages being stored (rarely contended).
+_own_stores = threading.Lock()
 
 
 class ChannelOrder:
-    """Tickets and turns for one channel (a patched threading module makes it green)."""
+    """Stores on their way and catch-ups of one channel.
 
-    __slots__ = ("_gate", "_lock", "_issued", "_served", "_turns", "_drained", "users")
+    A patched threading module makes its locks green.
+    """
+
+    __slots__ = ("_gate", "_lock", "_on_their_way", "_drained", "users")
 
     def __init__(self) -> None:
         # Held to queue a store, and by a catch-up for all its length.
         self._gate = threading.RLock()
         self._lock = threading.Lock()
-        self._issued = 0
-        self._served = 0
-        # Tickets whose holder waits for its turn: ticket -> its wake-up.
-        self._turns: dict[int, threading.Event] = {}
-        # Set when every ticket issued has been served, for a waiting catch-up.
+        self._on_their_way = 0
+        # Set when no store is on its way any more, for a waiting catch-up.
         self._drained: threading.Event | None = None
-        # Tasks using this order now; its owner forgets it at zero.
+        # Tasks and stores using this order now; its owner forgets it at zero.
         self.users = 0
 
     @contextmanager
-    def queueing(self) -> Iterator[int]:
-        """Yield a ticket; queue the store inside, before anything else can.
-
-        The ticket must then be given to :meth:`turn` exactly once, whatever
-        happens to the store, or the channel's later stores wait forever.
-        """
+    def queueing(self) -> Iterator[None]:
+        """Queue one store inside; :meth:`landed` must follow it exactly once."""
         with self._gate:
             with self._lock:
-                ticket = self._issued
-                self._issued += 1
-            yield ticket
-
-    @contextmanager
-    def turn(self, ticket: int) -> Iterator[None]:
-        """Wait until every earlier ticket was served; serve this one on exit."""
-        with self._lock:
-            event = None
-            if ticket != self._served:
-                event = self._turns[ticket] = threading.Event()
-        if event is not None:
-            event.wait()
-        try:
+                self._on_their_way += 1
             yield
-        finally:
-            with self._lock:
-                self._served += 1
-                following = self._turns.pop(self._served, None)
-                drained = None
-                if self._served == self._issued:
-                    drained, self._drained = self._drained, None
-            if following is not None:
-                following.set()
-            if drained is not None:
-                drained.set()
+
+    def landed(self) -> None:
+        """Count a queued store as delivered (or failed)."""
+        with self._lock:
+            self._on_their_way -= 1
+            drained = None
+            if self._on_their_way == 0:
+                drained, self._drained = self._drained, None
+        if drained is not None:
+            drained.set()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Hold the channel: stores in flight delivered, none queued meanwhile."""
+        """Hold the channel: stores on their way delivered, none queued meanwhile."""
         with self._gate:
             with self._lock:
                 drained = None
-                if self._served != self._issued:
+                if self._on_their_way:
                     drained = self._drained = self._drained or threading.Event()
             if drained is not None:
                 drained.wait()
             yield
+
+
+def count_own_store(connection: Connection) -> None:
+    """Count one more of the client's messages as being stored."""
+    with _own_stores:
+        connection.storing += 1
+
+
+def own_store_landed(connection: Connection) -> None:
+    """Count one of the client's messages as delivered (or failed)."""
+    with _own_stores:
+        connection.storing -= 1
+        wake = None
+        if connection.storing == 0:
+            wake, connection.stored = connection.stored, None
+    if wake is not None:
+        wake.set()
+
+
+def wait_for_own_stores(connection: Connection) -> None:
+    """Wait until every message the client sent so far was delivered."""
+    with _own_stores:
+        if not connection.storing:
+            return
+        wake = connection.stored = connection.stored or threading.Event()
+    wake.wait()

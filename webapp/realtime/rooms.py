@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from webapp.backends.base import Backend, BackendUnavailableError, ClusterMessage
+from webapp.backends.base import (
+    Backend,
+    BackendUnavailableError,
+    ClusterMessage,
+    Pending,
+)
 from webapp.realtime.connection import Connection, Membership, Room
 from webapp.realtime.history import with_id
 from webapp.realtime.ordering import ChannelOrder
@@ -36,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # A frame kept for a held joiner, with the audience it was sent to.
 Held = tuple[Outgoing, Audience]
+# Told that a broadcast was stored and delivered (None), or why it was not.
+Stored = Callable[[BackendUnavailableError | None], None]
 
 
 class Rooms:
@@ -50,29 +57,42 @@ class Rooms:
         self._orders: dict[tuple[int, str], ChannelOrder] = {}
         # A patched threading module makes it a green lock.
         self._orders_lock = threading.Lock()
+        # Broadcasts queued for storing and not delivered yet.
+        self._on_their_way = 0
 
-    @contextmanager
-    def _order(self, workspace_id: int, channel: str) -> Iterator[ChannelOrder]:
-        """Yield the channel's order, kept while some task uses it."""
-        key = (workspace_id, channel)
+    def _take_order(self, key: tuple[int, str], storing: int = 0) -> ChannelOrder:
+        """Return the channel's order, kept until given back as often as taken."""
         with self._orders_lock:
             order = self._orders.get(key)
             if order is None:
                 order = self._orders[key] = ChannelOrder()
             order.users += 1
-        try:
-            yield order
-        finally:
-            with self._orders_lock:
-                order.users -= 1
-                if order.users == 0:
-                    del self._orders[key]
+            self._on_their_way += storing
+        return order
+
+    def _give_back(
+        self, key: tuple[int, str], order: ChannelOrder, stored: int = 0
+    ) -> None:
+        with self._orders_lock:
+            order.users -= 1
+            if order.users == 0:
+                del self._orders[key]
+            self._on_their_way -= stored
 
     @contextmanager
     def in_order(self, workspace_id: int, channel: str) -> Iterator[None]:
         """Hold the channel for a catch-up: no store in flight, none begun meanwhile."""
-        with self._order(workspace_id, channel) as order, order.exclusive():
-            yield
+        key = (workspace_id, channel)
+        order = self._take_order(key)
+        try:
+            with order.exclusive():
+                yield
+        finally:
+            self._give_back(key, order)
+
+    def settled(self) -> bool:
+        """Tell whether every broadcast stored so far was delivered."""
+        return self._on_their_way == 0
 
     def get(self, workspace_id: int, channel: str) -> Room | None:
         """Return the local room of a channel, None when it has no local member."""
@@ -193,10 +213,15 @@ class Rooms:
         audience: Audience,
         history_size: int = 0,
         created_at: int = 0,
-    ) -> dict[str, Any]:
-        """Send ``frame`` to the channel's members everywhere; return it as delivered.
+        then: Stored | None = None,
+    ) -> dict[str, Any] | None:
+        """Send ``frame`` to the channel's members everywhere.
 
         With ``history_size`` the frame is stored first and carries its id.
+        Without ``then``, wait for that and return the frame as delivered.
+        With it, return None at once: the frame reaches local members once
+        stored, and ``then`` is called after that with None, or with the
+        error if it could not be stored (from whichever task learns of it).
         """
         message = ClusterMessage(
             "broadcast",
@@ -207,24 +232,51 @@ class Rooms:
             created_at=created_at,
         )
         if history_size <= 0:
-            # Without ids there is no order to keep, and no lock to wait for.
+            # Without ids there is no order to keep, and no store to wait for.
             self.backend.publish(message)
             self.deliver(workspace_id, channel, Outgoing(frame), audience)
+            if then is not None:
+                then(None)
             return frame
-        delivered = None
-        with self._order(workspace_id, channel) as order:
+        stored = self._store(message, history_size, then)
+        if then is not None:
+            return None
+        return with_id(frame, stored.wait())
+
+    def _store(
+        self,
+        message: ClusterMessage,
+        history_size: int,
+        then: Stored | None,
+    ) -> Pending:
+        """Queue a broadcast's store; deliver it locally once stored, in order."""
+        ws, channel = message.workspace_id, message.channel
+        key = (ws, channel)
+        order = self._take_order(key, storing=1)
+
+        def landed(stored: Pending) -> None:
             try:
-                with order.queueing() as ticket:
-                    stored = self.backend.store(message, history_size)
-                delivered = with_id(frame, stored.wait())
+                error = None
+                try:
+                    delivered = with_id(message.frame, stored.wait())
+                except BackendUnavailableError as exc:
+                    error = exc
+                else:
+                    outgoing = Outgoing(delivered)
+                    self.deliver(ws, channel, outgoing, Audience(message.audience))
+                if then is not None:
+                    then(error)
             finally:
-                # Served even when the store failed: later ones wait for it.
-                with order.turn(ticket):
-                    if delivered is not None:
-                        self.deliver(
-                            workspace_id, channel, Outgoing(delivered), audience
-                        )
-        return delivered
+                order.landed()
+                self._give_back(key, order, stored=1)
+
+        with order.queueing():
+            try:
+                return self.backend.store(message, history_size, landed)
+            except BaseException:
+                order.landed()
+                self._give_back(key, order, stored=1)
+                raise
 
     def deliver(
         self, workspace_id: int, channel: str, outgoing: Outgoing, audience: Audience
