@@ -1,17 +1,23 @@
 """History writes to Redis: batched stores beside one round trip per message.
 
-    python -m bench.history_writes                 # about 20 seconds
+    python -m bench.history_writes                 # about half a minute
     python -m bench.history_writes --tasks 1,16,256 --seconds 3
 
 Runs on eventlet, as the server does, against Redis database 14 of
 127.0.0.1 (emptied first). For each number of tasks storing at once, each
-task stores messages one after another in its own channel for a fixed time:
-once with :meth:`RedisBackend.store` (the server's path: commands of all
-tasks share pipelined round trips) and once calling the same script directly
-(one round trip per message, as before batching). Both store and publish
-the same entries with the same ids. It prints stores
-per second of each, their ratio, and the commands per round trip of the
-batched path.
+task stores messages one after another in its own channel for a fixed time,
+three ways, each storing and publishing the same entries with the same ids:
+
+- *in the background*: :meth:`RedisBackend.store` with a follow-up and no
+  wait, as the server stores a client's message (the task goes on at once;
+  the batcher's own task sends what every task queued, in pipelines);
+- *waiting*: :meth:`RedisBackend.store` and a wait for the id, as the HTTP
+  endpoint for server-side events does;
+- *one trip each*: the same script called directly, one round trip per
+  message, as before batching.
+
+It prints stores per second of each, the ratios to one trip each, and the
+commands per round trip in the background.
 """
 
 from __future__ import annotations
@@ -43,17 +49,25 @@ def _store_alone(backend: RedisBackend, message: ClusterMessage) -> int:
     return backend._append(keys, [entry, HISTORY_SIZE, BUS, head])
 
 
-def _run(backend: RedisBackend, tasks: int, seconds: float, batched: bool) -> int:
+def _run(backend: RedisBackend, tasks: int, seconds: float, how: str) -> int:
     """Store from ``tasks`` green threads for ``seconds``; return the stores made."""
     counts = [0] * tasks
     deadline = time.monotonic() + seconds
+
+    def landed(_: object) -> None:
+        counts[0] += 1
 
     def store_until_done(index: int) -> None:
         channel = f"bench:{index}"
         frame = {**FRAME, "options": {"channel": channel}}
         while time.monotonic() < deadline:
             message = ClusterMessage("broadcast", 1, channel, frame)
-            if batched:
+            if how == "background":
+                backend.store(message, HISTORY_SIZE, landed)
+                # Lets the others run, as reading a client's next frame does.
+                eventlet.sleep(0)
+                continue
+            if how == "waiting":
                 backend.store(message, HISTORY_SIZE).wait()
             else:
                 _store_alone(backend, message)
@@ -63,7 +77,12 @@ def _run(backend: RedisBackend, tasks: int, seconds: float, batched: bool) -> in
     for index in range(tasks):
         pool.spawn(store_until_done, index)
     pool.waitall()
-    return sum(counts)
+    stored = sum(counts)
+    if how == "background":
+        # What was queued by the deadline and stored after it does not count.
+        last = ClusterMessage("broadcast", 1, "bench:last", FRAME)
+        backend.store(last, HISTORY_SIZE).wait()
+    return stored
 
 
 def main() -> None:
@@ -76,18 +95,25 @@ def main() -> None:
     backend = RedisBackend(REDIS_URL)
     backend.check()
 
-    print("| tasks | batched stores/s | one trip each stores/s | ratio | per trip |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| tasks | in the background stores/s | waiting stores/s "
+        "| one trip each stores/s | background / one trip | waiting / one trip "
+        "| per trip in the background |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for tasks in (int(part) for part in args.tasks.split(",")):
         batches, commands = backend._batcher.batches, backend._batcher.commands
-        batched = _run(backend, tasks, args.seconds, batched=True)
+        background = _run(backend, tasks, args.seconds, "background")
         per_trip = (backend._batcher.commands - commands) / max(
             1, backend._batcher.batches - batches
         )
-        single = _run(backend, tasks, args.seconds, batched=False)
+        waiting = _run(backend, tasks, args.seconds, "waiting")
+        single = _run(backend, tasks, args.seconds, "one trip each")
+        rates = [count / args.seconds for count in (background, waiting, single)]
         print(
-            f"| {tasks} | {batched / args.seconds:.0f} | {single / args.seconds:.0f} "
-            f"| {batched / max(single, 1):.2f} | {per_trip:.1f} |"
+            f"| {tasks} | {rates[0]:.0f} | {rates[1]:.0f} | {rates[2]:.0f} "
+            f"| {rates[0] / max(rates[2], 1):.2f} | {rates[1] / max(rates[2], 1):.2f} "
+            f"| {per_trip:.1f} |"
         )
     redis.Redis.from_url(REDIS_URL).flushdb()
 

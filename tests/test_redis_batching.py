@@ -9,9 +9,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.harness import Harness
+from tests.harness import Harness, RecordingSink
 from tests.services import require_service
-from tests.test_backends import REDIS_URL, OwnRedis, frame, own_redis_server
+from tests.test_backends import (
+    DEAD_REDIS_URL,
+    REDIS_URL,
+    OwnRedis,
+    frame,
+    own_redis_server,
+)
+from webapp.backends import redis_batch
 from webapp.backends.base import ClusterMessage
 from webapp.backends.redis import RedisBackend
 from webapp.backends.redis_batch import Batcher, Call
@@ -209,12 +216,10 @@ def test_a_message_while_redis_is_down_is_an_error_and_later_ones_flow(
     rt.join(member, "chat")
     rt.received(member)
     own_redis.stop()
-    replies = rt.send(member, "message", "chat", "lost")
-    if history_size:
-        # A message to store is answered once the store failed.
-        assert replies == []
-        _wait_until(lambda: rt.sink.frames.get(member.socket_id))
-        replies = rt.received(member)
+    # A message is answered once it could not be stored or published.
+    assert rt.send(member, "message", "chat", "lost") == []
+    _wait_until(lambda: rt.sink.frames.get(member.socket_id))
+    replies = rt.received(member)
     assert [reply["payload"]["code"] for reply in replies] == ["unavailable"]
     assert replies[0]["options"]["channel"] == "chat"
 
@@ -250,3 +255,70 @@ def test_a_clients_next_frame_sees_its_own_messages(redis_url, history_size):
     assert [item["payload"] for item in rt.received(client)] == [0, 1, 2]
     assert [reply["action"] for reply in replies] == ["leave"]
     assert client.storing == 0
+
+
+def test_a_follow_up_may_wait_on_the_batcher_itself(redis_url):
+    # A delivery can close a client, which then leaves its channels and
+    # publishes its leave: the follow-up waits on the batcher it runs in.
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    batcher = Batcher(client)
+    inner = []
+
+    def follow_up(call: Call) -> None:
+        inner.append(batcher.wait(batcher.submit("INCR", "test:counter")))
+
+    first = batcher.submit("PING", then=follow_up)
+    assert batcher.wait(first) is True
+    assert inner == [1]
+    assert batcher.wait(batcher.submit("INCR", "test:counter")) == 2
+
+
+def test_a_crowded_queue_with_redis_down_fails_each_message_once(
+    redis_url, monkeypatch
+):
+    backend = RedisBackend(redis_url)
+    rt = Harness(ChannelRule("chat", history_size=10), backend=backend)
+    client = rt.connect()
+    rt.join(client, "chat")
+    rt.received(client)
+    # Every submitter finds the queue crowded, and Redis does not answer.
+    monkeypatch.setattr(redis_batch, "MAX_QUEUED", 0)
+    reachable = backend._batcher._client
+    backend._batcher._client = redis.Redis.from_url(DEAD_REDIS_URL)
+
+    assert rt.send(client, "message", "chat", "lost") == []
+    (error,) = rt.received(client)
+    assert error["payload"]["code"] == "unavailable"
+    assert client.storing == 0
+
+    backend._batcher._client = reachable
+    replies = rt.send(client, "history", "chat")
+    assert [reply["action"] for reply in replies] == ["history"]
+
+
+class _FailingOnceSink(RecordingSink):
+    """A sink whose next delivery raises."""
+
+    failing = False
+
+    def deliver(self, room, outgoing, audience) -> None:
+        if self.failing:
+            self.failing = False
+            raise RuntimeError("a sink failed")
+        super().deliver(room, outgoing, audience)
+
+
+def test_a_delivery_that_raises_still_lands(redis_url):
+    rt = Harness(ChannelRule("chat", history_size=10), backend=RedisBackend(redis_url))
+    rt.sink = _FailingOnceSink()
+    client = rt.connect()
+    rt.join(client, "chat")
+    rt.sink.failing = True
+
+    rt.send(client, "message", "chat", "not delivered")
+
+    assert client.storing == 0
+    assert [reply["action"] for reply in rt.send(client, "leave", "chat")] == ["leave"]
+    assert [entry["payload"] for entry in rt.backend.history(1, "chat")] == [
+        "not delivered"
+    ]

@@ -76,11 +76,14 @@ class Pending(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """An outcome known at once."""
+    """An outcome known at once: a value, or an error to raise."""
 
     value: Any
+    error: BaseException | None = None
 
     def wait(self) -> Any:
+        if self.error is not None:
+            raise self.error
         return self.value
 
 

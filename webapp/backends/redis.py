@@ -373,6 +373,9 @@ class StoredEntry:
         self.call: Call | None = None
 
     def wait(self) -> int:
+        call = self.call
         with self._backend._reaching():
-            self._message.id = int(self._backend._batcher.wait(self.call))
+            # Within the call's own follow-up it is done, not yet finished.
+            reply = call.outcome() if call.done else self._backend._batcher.wait(call)
+            self._message.id = int(reply)
         return self._message.id

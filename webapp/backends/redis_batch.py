@@ -1,19 +1,31 @@
 """Redis commands of many tasks sent together: one round trip per batch.
 
-Tasks submit commands and go on at once; a sender task of the batcher's own
-takes everything queued, sends it in one pipeline, and completes each call
-in the order submitted: it runs the call's ``then`` (if any), then wakes a
-task that waits for it. While one batch is on the wire the next piles up, so
-under load the round trips per second stay about the same while the commands
-per second grow, and at rest a lone command goes out at once.
+Tasks submit commands and go on at once. A *sender* task of the batcher's
+own takes everything queued, sends it in one pipeline and hands out the
+replies; while one batch is on the wire the next piles up, so under load the
+round trips per second stay about the same while the commands per second
+grow, and at rest a lone command goes out at once.
+
+A call may carry a follow-up (``then``). Follow-ups run in a second task,
+the *completer*, one after another in the order the calls were submitted.
+They may submit and wait themselves (a delivery that closes a client which
+then leaves its channels does): the sender never runs them, so it never
+waits on itself.
 
 Scripts are sent as ``EVALSHA``: a batch costs no ``SCRIPT EXISTS`` round
 trip, and a script Redis has forgotten (a restart, ``SCRIPT FLUSH``) is
 loaded again and its calls sent again.
+
+Limitation: when a batch fails as a whole (the connection drops mid-way, or
+a forgotten script cannot be loaded again), every call of it fails, even one
+Redis may have run before the failure; and a call sent again after its
+script was reloaded is stored after the later calls of its batch, so its id
+is higher than theirs while its follow-up still runs before theirs.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -25,15 +37,24 @@ from redis.exceptions import NoScriptError
 
 logger = logging.getLogger(__name__)
 
-# Commands queued at most: past it, submitters wait for their own reply, so a
-# flood slows its sources down instead of growing the queue without bound.
+# Commands queued at most: past it, submitters wait until the sender has
+# taken the queue, so a flood slows its sources down instead of growing it.
 MAX_QUEUED = 5000
 
 
 class Call:
     """One queued command: its reply or error once done, and what follows it."""
 
-    __slots__ = ("command", "script", "then", "done", "reply", "error", "wake")
+    __slots__ = (
+        "command",
+        "script",
+        "then",
+        "done",
+        "finished",
+        "reply",
+        "error",
+        "wake",
+    )
 
     def __init__(
         self,
@@ -43,12 +64,14 @@ class Call:
     ) -> None:
         self.command = command
         self.script = script
-        # Run by the sender when the call is done, in submission order.
+        # Run by the completer once the reply is in, in submission order.
         self.then = then
+        # The reply (or error) is in; and the follow-up, if any, has run.
         self.done = False
+        self.finished = False
         self.reply: Any = None
         self.error: BaseException | None = None
-        # Set when the call is done, for a task waiting on it.
+        # Set when the call is finished, for a waiting task.
         self.wake: threading.Event | None = None
 
     def outcome(self) -> Any:
@@ -62,7 +85,8 @@ class Batcher:
     """Queue commands; a task of its own sends them in pipelines, in order.
 
     Works with green threads (a patched threading module) and with real ones.
-    The sender starts with the first command.
+    The sender and the completer start with the first command, and again
+    if they died (a kill, or a fork that left them behind).
     """
 
     def __init__(self, client: redis.Redis) -> None:
@@ -70,7 +94,12 @@ class Batcher:
         self._lock = threading.Lock()
         self._queue: list[Call] = []
         self._ready = threading.Event()
+        # Set when the sender takes the queue, for submitters waiting for space.
+        self._space = threading.Event()
+        self._finished: collections.deque[Call] = collections.deque()
+        self._finishing = threading.Event()
         self._sender: threading.Thread | None = None
+        self._completer: threading.Thread | None = None
         # Batches and commands sent, for tests and benchmarks.
         self.batches = 0
         self.commands = 0
@@ -91,10 +120,10 @@ class Batcher:
         return self._queued(Call(command, script, then))
 
     def wait(self, call: Call) -> Any:
-        """Wait until ``call`` is done; return its reply or raise its error."""
+        """Wait until ``call`` is finished; return its reply or raise its error."""
         with self._lock:
             wake = None
-            if not call.done:
+            if not call.finished:
                 wake = call.wake = threading.Event()
         if wake is not None:
             wake.wait()
@@ -104,15 +133,20 @@ class Batcher:
         with self._lock:
             self._queue.append(call)
             crowded = len(self._queue) > MAX_QUEUED
-            if self._sender is None:
-                self._sender = threading.Thread(
-                    target=self._send_forever, name="redis-batcher", daemon=True
-                )
-                self._sender.start()
+            if crowded:
+                self._space.clear()
+            self._start_tasks()
         self._ready.set()
         if crowded:
-            self.wait(call)
+            self._space.wait()
         return call
+
+    def _start_tasks(self) -> None:
+        """Start the sender and the completer where they are not running."""
+        if self._sender is None or not self._sender.is_alive():
+            self._sender = _started(self._send_forever, "redis-sender")
+        if self._completer is None or not self._completer.is_alive():
+            self._completer = _started(self._finish_forever, "redis-completer")
 
     def _send_forever(self) -> None:
         while True:
@@ -120,6 +154,7 @@ class Batcher:
             with self._lock:
                 self._ready.clear()
                 batch, self._queue = self._queue, []
+            self._space.set()
             if batch:
                 self._send(batch)
 
@@ -144,26 +179,47 @@ class Batcher:
         except BaseException:
             # The sender was interrupted (a kill): the waiters hear of it.
             lost = redis.ConnectionError("the batch was interrupted")
-            self._complete(batch, [lost] * len(batch))
+            self._hand_out(batch, [lost] * len(batch))
             raise
-        self._complete(batch, replies)
+        self._hand_out(batch, replies)
 
-    def _complete(self, batch: list[Call], replies: list[Any]) -> None:
+    def _hand_out(self, batch: list[Call], replies: list[Any]) -> None:
+        """Complete calls without a follow-up; pass the others to the completer."""
+        following = []
         for call, reply in zip(batch, replies, strict=True):
-            with self._lock:
-                if isinstance(reply, BaseException):
-                    call.error = reply
-                else:
-                    call.reply = reply
-                call.done = True
-                wake = call.wake
-            if call.then is not None:
+            if isinstance(reply, BaseException):
+                call.error = reply
+            else:
+                call.reply = reply
+            if call.then is None:
+                self._done(call)
+            else:
+                following.append(call)
+        if following:
+            self._finished.extend(following)
+            self._finishing.set()
+
+    def _finish_forever(self) -> None:
+        while True:
+            self._finishing.wait()
+            self._finishing.clear()
+            while self._finished:
+                call = self._finished.popleft()
+                with self._lock:
+                    # The follow-up reads the call's outcome.
+                    call.done = True
                 try:
                     call.then(call)
                 except Exception:
-                    logger.exception("a Redis reply's follow-up failed")
-            if wake is not None:
-                wake.set()
+                    logger.exception("the follow-up of a Redis call failed")
+                self._done(call)
+
+    def _done(self, call: Call) -> None:
+        with self._lock:
+            call.done = call.finished = True
+            wake = call.wake
+        if wake is not None:
+            wake.set()
 
     def _execute(self, batch: list[Call]) -> list[Any]:
         if len(batch) == 1:
@@ -176,3 +232,9 @@ class Batcher:
         for call in batch:
             pipe.execute_command(*call.command)
         return pipe.execute(raise_on_error=False)
+
+
+def _started(target: Callable[[], None], name: str) -> threading.Thread:
+    task = threading.Thread(target=target, name=name, daemon=True)
+    task.start()
+    return task

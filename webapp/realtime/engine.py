@@ -61,7 +61,8 @@ class Engine:
     Limitation: the engine's state is not guarded by locks. It relies on
     cooperative scheduling (eventlet or gevent), where a task switches only
     while waiting on the network; with ``ASYNC_MODE=threading`` two clients
-    acting on one channel at the same moment can race.
+    acting on one channel at the same moment can race, and so can a client
+    and the Redis backend's own task delivering the messages it stored.
     """
 
     def __init__(

@@ -273,27 +273,26 @@ class Dispatcher:
         audience = Audience.AUTHENTICATED if restricted else Audience.ALL
 
         def stored(error: BackendUnavailableError | None) -> None:
-            if error is not None and not connection.closed:
-                logger.debug("%s for %s", error, connection.socket_id)
-                frame = UnavailableError().to_frame(channel)
-                connection.sink.send(connection, Outgoing(frame))
-            own_store_landed(connection)
+            try:
+                if error is not None and not connection.closed:
+                    logger.debug("%s for %s", error, connection.socket_id)
+                    frame = UnavailableError().to_frame(channel)
+                    connection.sink.send(connection, Outgoing(frame))
+            finally:
+                own_store_landed(connection)
 
-        # The sender's next frame is read while this one is being stored.
+        # The sender's next frame is read while this one is being stored;
+        # ``stored`` runs exactly once.
         count_own_store(connection)
-        try:
-            self._engine.rooms.broadcast(
-                connection.workspace_id,
-                channel,
-                message,
-                audience,
-                rule.history_size,
-                self._engine.now_ms(),
-                then=stored,
-            )
-        except BaseException:
-            own_store_landed(connection)
-            raise
+        self._engine.rooms.broadcast(
+            connection.workspace_id,
+            channel,
+            message,
+            audience,
+            rule.history_size,
+            self._engine.now_ms(),
+            then=stored,
+        )
         return []
 
     def _direct(

@@ -28,6 +28,7 @@ from webapp.backends.base import (
     Backend,
     BackendUnavailableError,
     ClusterMessage,
+    Done,
     Pending,
 )
 from webapp.realtime.connection import Connection, Membership, Room
@@ -218,10 +219,11 @@ class Rooms:
         """Send ``frame`` to the channel's members everywhere.
 
         With ``history_size`` the frame is stored first and carries its id.
-        Without ``then``, wait for that and return the frame as delivered.
-        With it, return None at once: the frame reaches local members once
-        stored, and ``then`` is called after that with None, or with the
-        error if it could not be stored (from whichever task learns of it).
+        Without ``then``, wait for that and return the frame as delivered,
+        or raise :class:`BackendUnavailableError`. With it, return at once:
+        the frame reaches local members once stored, and ``then`` is called
+        exactly once after that, with None, or with the error if the frame
+        could not be stored or published (from whichever task learns of it).
         """
         message = ClusterMessage(
             "broadcast",
@@ -233,50 +235,80 @@ class Rooms:
         )
         if history_size <= 0:
             # Without ids there is no order to keep, and no store to wait for.
-            self.backend.publish(message)
+            try:
+                self.backend.publish(message)
+            except BackendUnavailableError as exc:
+                if then is None:
+                    raise
+                then(exc)
+                return None
             self.deliver(workspace_id, channel, Outgoing(frame), audience)
             if then is not None:
                 then(None)
             return frame
-        stored = self._store(message, history_size, then)
         if then is not None:
+            self._store(message, history_size, then)
             return None
-        return with_id(frame, stored.wait())
+        # Waits until the frame was stored and handed to local members.
+        landed = threading.Event()
+        errors: list[BackendUnavailableError] = []
 
-    def _store(
-        self,
-        message: ClusterMessage,
-        history_size: int,
-        then: Stored | None,
-    ) -> Pending:
-        """Queue a broadcast's store; deliver it locally once stored, in order."""
+        def done(error: BackendUnavailableError | None) -> None:
+            if error is not None:
+                errors.append(error)
+            landed.set()
+
+        self._store(message, history_size, done)
+        landed.wait()
+        if errors:
+            raise errors[0]
+        return with_id(frame, message.id)
+
+    def _store(self, message: ClusterMessage, history_size: int, then: Stored) -> None:
+        """Queue a broadcast's store; deliver it locally once stored, in order.
+
+        ``then`` is called exactly once, whatever happens.
+        """
         ws, channel = message.workspace_id, message.channel
         key = (ws, channel)
-        order = self._take_order(key, storing=1)
+        finished = False
 
         def landed(stored: Pending) -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            error = None
             try:
-                error = None
+                delivered = with_id(message.frame, stored.wait())
+            except BackendUnavailableError as exc:
+                error = exc
+            except Exception:
+                logger.exception("could not store a broadcast on %s", channel)
+                error = BackendUnavailableError("the broadcast was not stored")
+            else:
                 try:
-                    delivered = with_id(message.frame, stored.wait())
-                except BackendUnavailableError as exc:
-                    error = exc
-                else:
                     outgoing = Outgoing(delivered)
                     self.deliver(ws, channel, outgoing, Audience(message.audience))
-                if then is not None:
-                    then(error)
+                except Exception:
+                    logger.exception("could not deliver a broadcast on %s", channel)
+            try:
+                then(error)
             finally:
                 order.landed()
                 self._give_back(key, order, stored=1)
 
-        with order.queueing():
-            try:
-                return self.backend.store(message, history_size, landed)
-            except BaseException:
-                order.landed()
-                self._give_back(key, order, stored=1)
+        order = self._take_order(key, storing=1)
+        try:
+            with order.queueing():
+                self.backend.store(message, history_size, landed)
+        except BaseException as exc:
+            # Not queued after all, or interrupted: it lands once, as failed.
+            if not finished:
+                landed(Done(None, BackendUnavailableError(f"not stored: {exc!r}")))
+            if not isinstance(exc, Exception):
                 raise
+            logger.exception("could not queue a broadcast on %s", channel)
 
     def deliver(
         self, workspace_id: int, channel: str, outgoing: Outgoing, audience: Audience
