@@ -117,8 +117,10 @@ def run_scenario(
     command += ["--transport", servers.transport, "--hash", servers.connection_hash]
     command += ["--cpu", str(args.generator_cpu), "--params", json.dumps(params)]
     command += ["--server-cpu", str(args.server_cpu)]
-    for url, pid in zip(servers.urls, servers.pids, strict=True):
-        command += ["--url", url, "--server-pid", str(pid)]
+    for url in servers.urls:
+        command += ["--url", url]
+    for pid in servers.pids:
+        command += ["--server-pid", str(pid)]
     try:
         done = subprocess.run(
             command,

@@ -5,8 +5,9 @@ speak. ``floor`` is ``bench/floor_server.py``, the generator's ceiling;
 ``bare`` is ``bench/bare_server.py``; ``ours`` is ``python app.py``
 with a freshly seeded database; ``ours-ws`` is the same app reached over the
 plain WebSocket transport; ``ours-redis`` is one app process on the Redis
-backend; ``ours-x2`` is two app processes sharing a Redis database (Redis
-itself is the machine's service and is not pinned).
+backend; ``ours-gunicorn`` is the app as the Procfile serves it; ``ours-x2``
+is two app processes sharing a Redis database (Redis itself is the machine's
+service and is not pinned).
 """
 
 from __future__ import annotations
@@ -77,7 +78,12 @@ class Servers:
 
     @property
     def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
+        """Return the server processes and their children (gunicorn's workers)."""
+        pids = []
+        for process in self.processes:
+            pids.append(process.pid)
+            pids.extend(_children(process.pid))
+        return pids
 
     def spawn(
         self,
@@ -233,6 +239,38 @@ def start_ours(
     return servers
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def start_gunicorn(placement: Placement) -> Servers:
+    """Start the app as the Procfile does: gunicorn, one eventlet worker."""
+    servers = Servers("socketio", workdir=Path(tempfile.mkdtemp(prefix="bench-")))
+    instance = servers.workdir / "instance"
+    instance.mkdir()
+    servers.connection_hash = _seed(instance)
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        *("--worker-class", "eventlet", "--workers", "1"),
+        *("--worker-connections", "10000", "--bind", f"127.0.0.1:{port}"),
+        "app:app",
+    ]
+    env = {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": SECRET_KEY,
+        "LOG_LEVEL": "WARNING",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    servers.spawn(command, port, placement, env)
+    servers.wait_ready()
+    return servers
+
+
 def _flush_redis() -> None:
     """Empty the Redis database kept for benchmarks, so runs do not pile up."""
     redis.Redis.from_url(REDIS_URL).flushdb()
@@ -244,6 +282,7 @@ KINDS: dict[str, Callable[[Placement], Servers]] = {
     "ours": start_ours,
     "ours-ws": lambda placement: start_ours(placement, transport="websocket"),
     "ours-redis": lambda placement: start_ours(placement, redis_backend=True),
+    "ours-gunicorn": start_gunicorn,
     "ours-x2": lambda placement: start_ours(placement, processes=2),
 }
 
@@ -256,6 +295,7 @@ def available(kind: str) -> bool:
         "ours": ["webapp/transports/socketio_rt.py"],
         "ours-ws": ["webapp/transports/websocket_rt.py"],
         "ours-redis": ["webapp/transports/socketio_rt.py", "webapp/backends/redis.py"],
+        "ours-gunicorn": ["webapp/transports/socketio_rt.py", "Procfile"],
         "ours-x2": ["webapp/transports/socketio_rt.py", "webapp/backends/redis.py"],
     }[kind]
     return all((ROOT / path).exists() for path in needs)
