@@ -19,21 +19,17 @@ never shares an entry with what reaches it live.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from webapp.backends.base import (
     Backend,
     BackendUnavailableError,
     ClusterMessage,
-    Done,
-    Pending,
 )
 from webapp.realtime.connection import Connection, Membership, Room
 from webapp.realtime.history import with_id
-from webapp.realtime.ordering import ChannelOrder
+from webapp.realtime.ordering import Stored, Stores
 from webapp.realtime.presence import presence_update_frame
 from webapp.realtime.rules import ChannelRule
 from webapp.realtime.sink import Audience, Outgoing
@@ -42,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 # A frame kept for a held joiner, with the audience it was sent to.
 Held = tuple[Outgoing, Audience]
-# Told that a broadcast was stored and delivered (None), or why it was not.
-Stored = Callable[[BackendUnavailableError | None], None]
 
 
 class Rooms:
@@ -54,46 +48,16 @@ class Rooms:
         self._rooms: dict[int, dict[str, Room]] = {}
         # Held joins: (workspace, channel) -> socket id -> frames kept for it.
         self._held: dict[tuple[int, str], dict[str, list[Held]]] = {}
-        # Channel orders in use: (workspace, channel) -> order.
-        self._orders: dict[tuple[int, str], ChannelOrder] = {}
-        # A patched threading module makes it a green lock.
-        self._orders_lock = threading.Lock()
-        # Broadcasts queued for storing and not delivered yet.
-        self._on_their_way = 0
+        # Broadcasts on their way to the backend, delivered here once stored.
+        self._stores = Stores(backend, self.deliver)
 
-    def _take_order(self, key: tuple[int, str], storing: int = 0) -> ChannelOrder:
-        """Return the channel's order, kept until given back as often as taken."""
-        with self._orders_lock:
-            order = self._orders.get(key)
-            if order is None:
-                order = self._orders[key] = ChannelOrder()
-            order.users += 1
-            self._on_their_way += storing
-        return order
-
-    def _give_back(
-        self, key: tuple[int, str], order: ChannelOrder, stored: int = 0
-    ) -> None:
-        with self._orders_lock:
-            order.users -= 1
-            if order.users == 0:
-                del self._orders[key]
-            self._on_their_way -= stored
-
-    @contextmanager
-    def in_order(self, workspace_id: int, channel: str) -> Iterator[None]:
+    def in_order(self, workspace_id: int, channel: str) -> AbstractContextManager[None]:
         """Hold the channel for a catch-up: no store in flight, none begun meanwhile."""
-        key = (workspace_id, channel)
-        order = self._take_order(key)
-        try:
-            with order.exclusive():
-                yield
-        finally:
-            self._give_back(key, order)
+        return self._stores.exclusive(workspace_id, channel)
 
     def settled(self) -> bool:
         """Tell whether every broadcast stored so far was delivered."""
-        return self._on_their_way == 0
+        return self._stores.settled()
 
     def get(self, workspace_id: int, channel: str) -> Room | None:
         """Return the local room of a channel, None when it has no local member."""
@@ -247,68 +211,11 @@ class Rooms:
                 then(None)
             return frame
         if then is not None:
-            self._store(message, history_size, then)
+            self._stores.store(message, history_size, then)
             return None
         # Waits until the frame was stored and handed to local members.
-        landed = threading.Event()
-        errors: list[BackendUnavailableError] = []
-
-        def done(error: BackendUnavailableError | None) -> None:
-            if error is not None:
-                errors.append(error)
-            landed.set()
-
-        self._store(message, history_size, done)
-        landed.wait()
-        if errors:
-            raise errors[0]
+        self._stores.store_and_wait(message, history_size)
         return with_id(frame, message.id)
-
-    def _store(self, message: ClusterMessage, history_size: int, then: Stored) -> None:
-        """Queue a broadcast's store; deliver it locally once stored, in order.
-
-        ``then`` is called exactly once, whatever happens.
-        """
-        ws, channel = message.workspace_id, message.channel
-        key = (ws, channel)
-        finished = False
-
-        def landed(stored: Pending) -> None:
-            nonlocal finished
-            if finished:
-                return
-            finished = True
-            error = None
-            try:
-                delivered = with_id(message.frame, stored.wait())
-            except BackendUnavailableError as exc:
-                error = exc
-            except Exception:
-                logger.exception("could not store a broadcast on %s", channel)
-                error = BackendUnavailableError("the broadcast was not stored")
-            else:
-                try:
-                    outgoing = Outgoing(delivered)
-                    self.deliver(ws, channel, outgoing, Audience(message.audience))
-                except Exception:
-                    logger.exception("could not deliver a broadcast on %s", channel)
-            try:
-                then(error)
-            finally:
-                order.landed()
-                self._give_back(key, order, stored=1)
-
-        order = self._take_order(key, storing=1)
-        try:
-            with order.queueing():
-                self.backend.store(message, history_size, landed)
-        except BaseException as exc:
-            # Not queued after all, or interrupted: it lands once, as failed.
-            if not finished:
-                landed(Done(None, BackendUnavailableError(f"not stored: {exc!r}")))
-            if not isinstance(exc, Exception):
-                raise
-            logger.exception("could not queue a broadcast on %s", channel)
 
     def deliver(
         self, workspace_id: int, channel: str, outgoing: Outgoing, audience: Audience
