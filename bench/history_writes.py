@@ -6,13 +6,15 @@
 Runs on eventlet, as the server does, against Redis database 14 of
 127.0.0.1 (emptied first). For each number of tasks storing at once, each
 task stores messages one after another in its own channel for a fixed time,
-three ways, each storing and publishing the same entries with the same ids:
+three ways, each running the same script (append, trim, publish) on
+entries of the same shape:
 
 - *in the background*: :meth:`RedisBackend.store` with a follow-up and no
   wait, as the server stores a client's message (the task goes on at once;
   the batcher's own task sends what every task queued, in pipelines);
 - *waiting*: :meth:`RedisBackend.store` and a wait for the id, as the HTTP
-  endpoint for server-side events does;
+  endpoint for server-side events does (there the wait also covers the
+  hand-over to local members);
 - *one trip each*: the same script called directly, one round trip per
   message, as before batching.
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +130,32 @@ def test_expect_100_continue_gets_its_interim_answer(live_server):
         final, rest = _read_response_head(sock, rest)
 
     assert final.split(b" ", 2)[1] in (b"200", b"400")
+
+
+def test_app_py_serves_with_the_lean_protocol(tmp_path):
+    # The server itself is swapped for one that names the protocol it got.
+    script = (
+        "import app, eventlet.wsgi\n"
+        "eventlet.wsgi.server = lambda *args, **options: "
+        "print('protocol:', options['protocol'].__name__)\n"
+        "app.serve('127.0.0.1', 0)\n"
+    )
+    env = {
+        **os.environ,
+        "ASYNC_MODE": "eventlet",
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "lean-protocol-test",
+        "DEMO_DATA": "0",
+    }
+    env.pop("REDIS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "protocol: LeanHttpProtocol" in done.stdout.splitlines()

@@ -25,10 +25,10 @@ from webapp.backends.redis_batch import Batcher, Call
 from webapp.realtime.ordering import ChannelOrder
 from webapp.realtime.rules import ChannelRule, Limits
 
-# How long the command that holds up a batch keeps Redis busy.
-HOLD_SECONDS = 0.5
 # Generous bound on waiting for threads; never a speed check.
 WAIT_SECONDS = 10
+# The list a held batch waits on, until the test pushes to it.
+HOLD_KEY = "test:hold"
 
 
 @pytest.fixture
@@ -67,11 +67,17 @@ def _wait_until(condition) -> None:
 
 
 def _holding_batch(batcher: Batcher) -> Call:
-    """Send a batch that Redis answers only after HOLD_SECONDS; return its call."""
+    """Send a batch that Redis answers only once :func:`_release` is called."""
     sent = batcher.batches
-    call = batcher.submit("BLPOP", "test:never-filled", HOLD_SECONDS)
+    call = batcher.submit("BLPOP", HOLD_KEY, WAIT_SECONDS)
     _wait_until(lambda: batcher.batches == sent + 1)
     return call
+
+
+def _release(batcher: Batcher, held: Call) -> None:
+    """Let a held batch be answered, from a client of its own."""
+    redis.Redis.from_url(REDIS_URL).rpush(HOLD_KEY, "go")
+    assert batcher.wait(held) is not None, "the held batch was not released"
 
 
 def test_commands_queued_during_a_round_trip_leave_together_in_order(redis_url):
@@ -83,9 +89,9 @@ def test_commands_queued_during_a_round_trip_leave_together_in_order(redis_url):
         batcher.submit("INCR", "test:counter", then=lambda call: followed.append(call))
         for _ in range(20)
     ]
+    _release(batcher, holder)
     replies = [batcher.wait(call) for call in calls]
 
-    assert batcher.wait(holder) is None
     assert (batcher.batches, batcher.commands) == (2, 21)
     assert replies == list(range(1, 21))
     # Each call's follow-up ran once it was done, in the order submitted.
@@ -96,9 +102,10 @@ def test_a_failing_command_fails_only_its_own_call(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.rpush("test:list", "x")
     batcher = Batcher(client)
-    _holding_batch(batcher)
+    holder = _holding_batch(batcher)
     wrong = batcher.submit("INCR", "test:list")
     right = batcher.submit("INCR", "test:counter")
+    _release(batcher, holder)
     with pytest.raises(redis.ResponseError):
         batcher.wait(wrong)
     assert batcher.wait(right) == 1
@@ -163,7 +170,7 @@ def test_one_senders_flood_shares_round_trips_and_keeps_its_order(redis_url):
         # Each returns at once, without waiting for Redis.
         frame = {"action": "message", "options": {"channel": "chat"}, "payload": n}
         assert rt.engine.receive(sender, frame) == []
-    backend._batcher.wait(holder)
+    _release(backend._batcher, holder)
     _wait_until(lambda: len(rt.sink.frames.get(listener.socket_id, [])) == 50)
 
     got = rt.received(listener)
@@ -245,16 +252,27 @@ def test_a_clients_next_frame_sees_its_own_messages(redis_url, history_size):
     rt.received(client)
     holder = _holding_batch(backend._batcher)
 
-    for n in range(3):
-        frame = {"action": "message", "options": {"channel": "chat"}, "payload": n}
-        assert rt.engine.receive(client, frame) == []
-    # A later frame of the same client waits for its messages to be delivered.
-    replies = rt.send(client, "leave", "chat")
-    backend._batcher.wait(holder)
+    progress, replies = [], []
+
+    def send_then_leave() -> None:
+        for n in range(3):
+            frame = {"action": "message", "options": {"channel": "chat"}, "payload": n}
+            assert rt.engine.receive(client, frame) == []
+        progress.append("sent")
+        replies.extend(rt.send(client, "leave", "chat"))
+
+    worker = _start(send_then_leave)
+    worker.join(0.2)
+    # A message to be stored returns at once and the leave waits for it to
+    # be delivered; a message without history waits for its publish.
+    assert progress == (["sent"] if history_size else [])
+    assert replies == []
+    _release(backend._batcher, holder)
+    _join_all([worker])
 
     assert [item["payload"] for item in rt.received(client)] == [0, 1, 2]
     assert [reply["action"] for reply in replies] == ["leave"]
-    assert client.storing == 0
+    assert client.stores_pending == 0
 
 
 def test_a_follow_up_may_wait_on_the_batcher_itself(redis_url):
@@ -273,6 +291,24 @@ def test_a_follow_up_may_wait_on_the_batcher_itself(redis_url):
     assert batcher.wait(batcher.submit("INCR", "test:counter")) == 2
 
 
+def test_a_follow_up_may_not_wait_for_a_later_follow_up(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    batcher = Batcher(client)
+    errors = []
+
+    def follow_up(call: Call) -> None:
+        later = batcher.submit("PING", then=lambda call: None)
+        try:
+            batcher.wait(later)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    batcher.wait(batcher.submit("PING", then=follow_up))
+    assert errors == ["a follow-up waited for a later follow-up"]
+    # The completer went on.
+    assert batcher.wait(batcher.submit("PING", then=lambda call: None)) is True
+
+
 def test_a_crowded_queue_with_redis_down_fails_each_message_once(
     redis_url, monkeypatch
 ):
@@ -289,7 +325,7 @@ def test_a_crowded_queue_with_redis_down_fails_each_message_once(
     assert rt.send(client, "message", "chat", "lost") == []
     (error,) = rt.received(client)
     assert error["payload"]["code"] == "unavailable"
-    assert client.storing == 0
+    assert client.stores_pending == 0
 
     backend._batcher._client = reachable
     replies = rt.send(client, "history", "chat")
@@ -308,8 +344,10 @@ class _FailingOnceSink(RecordingSink):
         super().deliver(room, outgoing, audience)
 
 
-def test_a_delivery_that_raises_still_lands(redis_url):
-    rt = Harness(ChannelRule("chat", history_size=10), backend=RedisBackend(redis_url))
+@pytest.mark.parametrize("history_size", [0, 10])
+def test_a_delivery_that_raises_still_lands(redis_url, history_size):
+    rule = ChannelRule("chat", history_size=history_size)
+    rt = Harness(rule, backend=RedisBackend(redis_url))
     rt.sink = _FailingOnceSink()
     client = rt.connect()
     rt.join(client, "chat")
@@ -317,8 +355,7 @@ def test_a_delivery_that_raises_still_lands(redis_url):
 
     rt.send(client, "message", "chat", "not delivered")
 
-    assert client.storing == 0
+    assert client.stores_pending == 0
     assert [reply["action"] for reply in rt.send(client, "leave", "chat")] == ["leave"]
-    assert [entry["payload"] for entry in rt.backend.history(1, "chat")] == [
-        "not delivered"
-    ]
+    stored = [entry["payload"] for entry in rt.backend.history(1, "chat")]
+    assert stored == (["not delivered"] if history_size else [])

@@ -171,8 +171,10 @@ class Backend(Protocol):
         ``then`` is called with the pending store once its outcome is known
         (perhaps before this returns, perhaps from another task): this
         process's stores complete in the order of the calls, so ids and
-        ``then`` calls follow that order within a channel. Failures are
-        raised by :meth:`Pending.wait`, never by this call.
+        ``then`` calls follow that order within a channel (for the one
+        exception see the Limitation of ``redis_batch``). The backend's
+        failures are raised by :meth:`Pending.wait`, not by this call; a
+        frame that cannot be encoded is a caller's error and raised here.
         """
         ...
 

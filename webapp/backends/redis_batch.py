@@ -8,9 +8,11 @@ grow, and at rest a lone command goes out at once.
 
 A call may carry a follow-up (``then``). Follow-ups run in a second task,
 the *completer*, one after another in the order the calls were submitted.
-They may submit and wait themselves (a delivery that closes a client which
-then leaves its channels does): the sender never runs them, so it never
-waits on itself.
+A follow-up may submit commands and wait for those without a follow-up (a
+delivery that closes a client, which then leaves its channels, does): the
+sender completes them, and the sender never waits on anything. It must not
+wait for a call with a follow-up of its own, which only the completer could
+run: :meth:`Batcher.wait` refuses that with a RuntimeError instead of hanging.
 
 Scripts are sent as ``EVALSHA``: a batch costs no ``SCRIPT EXISTS`` round
 trip, and a script Redis has forgotten (a restart, ``SCRIPT FLUSH``) is
@@ -28,6 +30,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,9 +40,12 @@ from redis.exceptions import NoScriptError
 
 logger = logging.getLogger(__name__)
 
-# Commands queued at most: past it, submitters wait until the sender has
-# taken the queue, so a flood slows its sources down instead of growing it.
+# Calls queued or waiting for their follow-up at most: past it, submitters
+# wait until the sender has taken the queue, so a flood slows its sources
+# down instead of growing without end.
 MAX_QUEUED = 5000
+# Follow-ups the completer runs before it lets other tasks run.
+FOLLOW_UPS_PER_TURN = 16
 
 
 class Call:
@@ -100,6 +106,8 @@ class Batcher:
         self._finishing = threading.Event()
         self._sender: threading.Thread | None = None
         self._completer: threading.Thread | None = None
+        # A patched threading module makes it local to a green thread.
+        self._task = threading.local()
         # Batches and commands sent, for tests and benchmarks.
         self.batches = 0
         self.commands = 0
@@ -120,19 +128,28 @@ class Batcher:
         return self._queued(Call(command, script, then))
 
     def wait(self, call: Call) -> Any:
-        """Wait until ``call`` is finished; return its reply or raise its error."""
+        """Wait until ``call`` is finished; return its reply or raise its error.
+
+        :raises RuntimeError: when a follow-up waits for an unfinished call
+            with a follow-up, which would never finish.
+        """
         with self._lock:
             wake = None
             if not call.finished:
+                if call.then is not None and self._on_completer():
+                    raise RuntimeError("a follow-up waited for a later follow-up")
                 wake = call.wake = threading.Event()
         if wake is not None:
             wake.wait()
         return call.outcome()
 
+    def _on_completer(self) -> bool:
+        return getattr(self._task, "completer", False)
+
     def _queued(self, call: Call) -> Call:
         with self._lock:
             self._queue.append(call)
-            crowded = len(self._queue) > MAX_QUEUED
+            crowded = len(self._queue) + len(self._finished) > MAX_QUEUED
             if crowded:
                 self._space.clear()
             self._start_tasks()
@@ -200,9 +217,11 @@ class Batcher:
             self._finishing.set()
 
     def _finish_forever(self) -> None:
+        self._task.completer = True
+        ran = 0
         while True:
-            self._finishing.wait()
-            self._finishing.clear()
+            # A completer started again after its predecessor was killed
+            # finds the calls that one left.
             while self._finished:
                 call = self._finished.popleft()
                 with self._lock:
@@ -212,7 +231,14 @@ class Batcher:
                     call.then(call)
                 except Exception:
                     logger.exception("the follow-up of a Redis call failed")
-                self._done(call)
+                finally:
+                    self._done(call)
+                ran += 1
+                if ran % FOLLOW_UPS_PER_TURN == 0:
+                    # Green threads run only when this one waits.
+                    time.sleep(0)
+            self._finishing.wait()
+            self._finishing.clear()
 
     def _done(self, call: Call) -> None:
         with self._lock:

@@ -29,8 +29,8 @@ class Connection:
     memberships: dict[str, Membership] = field(default_factory=dict)
     closed: bool = False
     # Its messages still being stored, and what a frame waiting for them waits on.
-    storing: int = 0
-    stored: Any = None
+    stores_pending: int = 0
+    stores_drained: Any = None
 
     @property
     def authenticated(self) -> bool:

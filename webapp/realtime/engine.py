@@ -157,7 +157,12 @@ class Engine:
         return snapshot.limits.max_frame_bytes if snapshot else 0
 
     def disconnect(self, connection: Connection) -> None:
-        """Forget a closed connection: it leaves its channels. Safe to repeat."""
+        """Forget a closed connection: it leaves its channels. Safe to repeat.
+
+        Limitation: messages of the client still being stored are not waited
+        for (a delivery that closes a client runs where stores land); they
+        still reach the channel, perhaps after the client's presence leave.
+        """
         if connection.closed:
             return
         connection.closed = True

@@ -166,7 +166,7 @@ class Dispatcher:
         :raises RealtimeError: the error to answer with.
         :raises BackendUnavailableError: when the backend cannot be reached.
         """
-        if connection.storing and (
+        if connection.stores_pending and (
             frame.action != "message" or "socketId" in frame.options
         ):
             wait_for_own_stores(connection)
@@ -197,7 +197,7 @@ class Dispatcher:
         replies = [join_frame(channel, presence, history, connection.client)]
         rooms = self._engine.rooms
         try:
-            with rooms.in_order(connection.workspace_id, channel):
+            with rooms.held_for_catch_up(connection.workspace_id, channel):
                 replies.extend(
                     self._catch_up(connection, channel, presence, history, since)
                 )
@@ -276,8 +276,8 @@ class Dispatcher:
             try:
                 if error is not None and not connection.closed:
                     logger.debug("%s for %s", error, connection.socket_id)
-                    frame = UnavailableError().to_frame(channel)
-                    connection.sink.send(connection, Outgoing(frame))
+                    refusal = UnavailableError().to_frame(channel)
+                    connection.sink.send(connection, Outgoing(refusal))
             finally:
                 own_store_landed(connection)
 

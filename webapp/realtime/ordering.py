@@ -99,16 +99,16 @@ class ChannelOrder:
 def count_own_store(connection: Connection) -> None:
     """Count one more of the client's messages as being stored."""
     with _own_stores:
-        connection.storing += 1
+        connection.stores_pending += 1
 
 
 def own_store_landed(connection: Connection) -> None:
     """Count one of the client's messages as delivered (or failed)."""
     with _own_stores:
-        connection.storing -= 1
+        connection.stores_pending -= 1
         wake = None
-        if connection.storing == 0:
-            wake, connection.stored = connection.stored, None
+        if connection.stores_pending == 0:
+            wake, connection.stores_drained = connection.stores_drained, None
     if wake is not None:
         wake.set()
 
@@ -116,9 +116,10 @@ def own_store_landed(connection: Connection) -> None:
 def wait_for_own_stores(connection: Connection) -> None:
     """Wait until every message the client sent so far was delivered."""
     with _own_stores:
-        if not connection.storing:
+        if not connection.stores_pending:
             return
-        wake = connection.stored = connection.stored or threading.Event()
+        wake = connection.stores_drained or threading.Event()
+        connection.stores_drained = wake
     wake.wait()
 
 
@@ -181,7 +182,8 @@ class Stores:
         """
         ws, channel = message.workspace_id, message.channel
         key = (ws, channel)
-        finished = False
+        # Whether the order counts this store, and whether it has landed.
+        counted = finished = False
 
         def landed(stored: Pending) -> None:
             nonlocal finished
@@ -205,12 +207,14 @@ class Stores:
             try:
                 then(error)
             finally:
-                order.landed()
+                if counted:
+                    order.landed()
                 self._give_back(key, order, stored=1)
 
         order = self._take(key, storing=1)
         try:
             with order.queueing():
+                counted = True
                 self.backend.store(message, history_size, landed)
         except BaseException as exc:
             # Not queued after all, or interrupted: it lands once, as failed.

@@ -12,7 +12,7 @@ gets its catch-up first and every later frame after it, none lost between.
 A frame kept in history is queued for storing and handed to local members
 once it has its id, in the channel's order (:mod:`webapp.realtime.ordering`):
 several stores of one channel can wait on the network at once, members still
-get the entries in id order, and a joiner's catch-up (:meth:`Rooms.in_order`)
+get the entries in id order, and a joiner's catch-up (:meth:`Rooms.held_for_catch_up`)
 never shares an entry with what reaches it live.
 """
 
@@ -51,7 +51,9 @@ class Rooms:
         # Broadcasts on their way to the backend, delivered here once stored.
         self._stores = Stores(backend, self.deliver)
 
-    def in_order(self, workspace_id: int, channel: str) -> AbstractContextManager[None]:
+    def held_for_catch_up(
+        self, workspace_id: int, channel: str
+    ) -> AbstractContextManager[None]:
         """Hold the channel for a catch-up: no store in flight, none begun meanwhile."""
         return self._stores.exclusive(workspace_id, channel)
 
@@ -199,16 +201,11 @@ class Rooms:
         )
         if history_size <= 0:
             # Without ids there is no order to keep, and no store to wait for.
-            try:
-                self.backend.publish(message)
-            except BackendUnavailableError as exc:
-                if then is None:
-                    raise
-                then(exc)
-                return None
-            self.deliver(workspace_id, channel, Outgoing(frame), audience)
             if then is not None:
-                then(None)
+                self._publish(message, frame, audience, then)
+                return None
+            self.backend.publish(message)
+            self.deliver(workspace_id, channel, Outgoing(frame), audience)
             return frame
         if then is not None:
             self._stores.store(message, history_size, then)
@@ -216,6 +213,40 @@ class Rooms:
         # Waits until the frame was stored and handed to local members.
         self._stores.store_and_wait(message, history_size)
         return with_id(frame, message.id)
+
+    def _publish(
+        self,
+        message: ClusterMessage,
+        frame: dict[str, Any],
+        audience: Audience,
+        then: Stored,
+    ) -> None:
+        """Publish a broadcast without history, deliver it here, then call ``then``.
+
+        ``then`` runs exactly once: with the error if the broadcast left for
+        nobody, else with None, even if a local delivery failed.
+        """
+        # Until the publish succeeds, the broadcast counts as not sent.
+        error: BackendUnavailableError | None = BackendUnavailableError(
+            "the broadcast was not published"
+        )
+        channel = message.channel
+        try:
+            try:
+                self.backend.publish(message)
+            except BackendUnavailableError as exc:
+                error = exc
+                return
+            except Exception:
+                logger.exception("could not publish a broadcast on %s", channel)
+                return
+            error = None
+            try:
+                self.deliver(message.workspace_id, channel, Outgoing(frame), audience)
+            except Exception:
+                logger.exception("could not deliver a broadcast on %s", channel)
+        finally:
+            then(error)
 
     def deliver(
         self, workspace_id: int, channel: str, outgoing: Outgoing, audience: Audience

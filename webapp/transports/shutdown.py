@@ -49,8 +49,10 @@ def shutdown_transports(app: Flask, grace: float = SHUTDOWN_GRACE_SECONDS) -> in
 
 
 def _drained(app: Flask) -> bool:
-    """Tell whether every client is gone and every close has been sent."""
+    """Tell whether every client is gone, every close sent, every message stored."""
     if app.extensions["realtime_websocket"].clients:
+        return False
+    if not app.extensions["realtime"].rooms.settled():
         return False
     sockets = list(socketio.server.eio.sockets.values())
     return all(sock.closed and sock.queue.qsize() == 0 for sock in sockets)

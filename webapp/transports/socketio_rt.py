@@ -15,6 +15,11 @@ Limitation: that bound reads internals of python-socketio and python-engineio
 of either can break it; ``tests/test_slow_consumer.py`` would show it. The
 connection of a client that stopped reading is released only by Engine.IO's
 ping timeout, its queue emptied at once.
+
+Limitation: the shared packet goes out through the server's private
+``_send_eio_packet``, and is written as text the way python-socketio's
+default JSON packet class writes an event; a server made with another packet
+class (msgpack) would need its own. Every Socket.IO test goes through it.
 """
 
 from __future__ import annotations
