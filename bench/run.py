@@ -114,7 +114,8 @@ def run_scenario(
 ) -> dict[str, Any]:
     """Run one load generator process against ``servers``; return its figures."""
     command = [sys.executable, "-m", "bench.loadgen", "--scenario", scenario]
-    command += ["--transport", servers.transport, "--hash", servers.connection_hash]
+    # One argument: a hash may start with "-", which argparse takes for an option.
+    command += ["--transport", servers.transport, f"--hash={servers.connection_hash}"]
     command += ["--cpu", str(args.generator_cpu), "--params", json.dumps(params)]
     command += ["--server-cpu", str(args.server_cpu)]
     for url in servers.urls:
