@@ -229,11 +229,11 @@ class Batcher:
                     logger.exception("the follow-up of a Redis call failed")
                 finally:
                     self._done(call)
-            # Under green threads the follow-ups of a batch run without a
-            # break: the sender hands out one batch while they run, so a
-            # turn is at most about a batch (MAX_QUEUED calls). Letting
-            # other tasks in between follow-ups made batches smaller and
-            # cost more CPU per message (docs/benchmarks.md).
+            # Under green threads the completer runs every follow-up it finds
+            # in one turn unless one of them waits; only then can the sender
+            # add batches, and MAX_QUEUED counts what waits here. Letting
+            # other tasks in between follow-ups made batches smaller and cost
+            # more CPU per message (docs/benchmarks.md).
             self._finishing.wait()
             self._finishing.clear()
 
