@@ -101,6 +101,8 @@ class Servers:
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=placement.apply,
+            # A group of its own: stop() kills gunicorn's workers with it.
+            start_new_session=True,
         )
         log.close()
         self.processes.append(process)
@@ -125,14 +127,11 @@ class Servers:
     def stop(self) -> None:
         """Kill the processes and their children; remove the work directory."""
         for process in self.processes:
-            # Gunicorn's master would start new workers for killed ones, and
-            # workers outlive a killed master: find them first, kill them after.
-            children = _children(process.pid)
-            if process.poll() is None:
-                process.kill()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             process.wait()
-            for child in children:
-                _kill_and_wait(child)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -242,26 +241,6 @@ def start_ours(
         servers.spawn([sys.executable, "app.py"], port, placement, env)
     servers.wait_ready()
     return servers
-
-
-def _kill_and_wait(pid: int, timeout: float = 10) -> None:
-    """Kill a process that is not our child; wait until it is gone."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while _running(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _running(pid: int) -> bool:
-    """Tell whether a process exists and is not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _children(pid: int) -> list[int]:

@@ -262,9 +262,11 @@ def test_a_clients_next_frame_sees_its_own_messages(redis_url, history_size):
         replies.extend(rt.send(client, "leave", "chat"))
 
     worker = _start(send_then_leave)
-    worker.join(0.2)
     # A message to be stored returns at once and the leave waits for it to
     # be delivered; a message without history waits for its publish.
+    if history_size:
+        _wait_until(lambda: progress == ["sent"])
+    worker.join(0.2)
     assert progress == (["sent"] if history_size else [])
     assert replies == []
     _release(backend._batcher, holder)
@@ -309,6 +311,54 @@ def test_a_follow_up_may_not_wait_for_a_later_follow_up(redis_url):
     assert batcher.wait(batcher.submit("PING", then=lambda call: None)) is True
 
 
+def test_unfinished_calls_stay_near_the_cap(redis_url, monkeypatch):
+    monkeypatch.setattr(redis_batch, "MAX_QUEUED", 50)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    batcher = Batcher(client)
+    peaks = []
+
+    def slow_follow_up(call: Call) -> None:
+        peaks.append(len(batcher._queue) + batcher._sending + len(batcher._following))
+        time.sleep(0.001)
+
+    def flood() -> None:
+        for _ in range(200):
+            batcher.submit("PING", then=slow_follow_up)
+
+    floods = [_start(flood) for _ in range(4)]
+    _join_all(floods)
+    batcher.wait(batcher.submit("PING", then=slow_follow_up))
+
+    assert len(peaks) == 801
+    # Each of the four submitters may add one call past the cap.
+    assert max(peaks) <= 50 + 4
+
+
+# The completer's thread ends with SystemExit on purpose.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_killed_completer_leaves_no_call_behind(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    batcher = Batcher(client)
+    ran = []
+
+    def fatal(call: Call) -> None:
+        raise SystemExit("the completer is killed")
+
+    holder = _holding_batch(batcher)
+    killing = batcher.submit("PING", then=fatal)
+    left = batcher.submit("PING", then=lambda call: ran.append(call))
+    _release(batcher, holder)
+
+    # The call whose follow-up killed the completer is finished all the same.
+    assert batcher.wait(killing) is True
+    _wait_until(lambda: not batcher._completer.is_alive())
+    assert not left.finished and ran == []
+    # The next command starts a completer, which runs what was left.
+    batcher.submit("PING")
+    assert batcher.wait(left) is True
+    assert ran == [left]
+
+
 def test_a_crowded_queue_with_redis_down_fails_each_message_once(
     redis_url, monkeypatch
 ):
@@ -336,11 +386,12 @@ class _FailingOnceSink(RecordingSink):
     """A sink whose next delivery raises."""
 
     failing = False
+    raising: type[BaseException] = RuntimeError
 
     def deliver(self, room, outgoing, audience) -> None:
         if self.failing:
             self.failing = False
-            raise RuntimeError("a sink failed")
+            raise self.raising("a sink failed")
         super().deliver(room, outgoing, audience)
 
 
@@ -359,3 +410,17 @@ def test_a_delivery_that_raises_still_lands(redis_url, history_size):
     assert [reply["action"] for reply in rt.send(client, "leave", "chat")] == ["leave"]
     stored = [entry["payload"] for entry in rt.backend.history(1, "chat")]
     assert stored == (["not delivered"] if history_size else [])
+
+
+def test_a_message_without_history_killed_while_delivered_still_lands(redis_url):
+    rt = Harness(ChannelRule("chat"), backend=RedisBackend(redis_url))
+    rt.sink = _FailingOnceSink()
+    client = rt.connect()
+    rt.join(client, "chat")
+    rt.sink.failing = True
+    rt.sink.raising = SystemExit
+
+    with pytest.raises(SystemExit):
+        rt.send(client, "message", "chat", "cut short")
+
+    assert client.stores_pending == 0

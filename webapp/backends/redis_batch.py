@@ -39,9 +39,10 @@ from redis.exceptions import NoScriptError
 
 logger = logging.getLogger(__name__)
 
-# Calls queued or waiting for their follow-up at most: past it, submitters
-# wait until the sender has taken the queue, so a flood slows its sources
-# down instead of growing without end.
+# Calls queued, on the wire or waiting for their follow-up at most: past it,
+# submitters (but the completer) wait until there is room again, so a flood
+# slows its sources down instead of growing without end. Each waiting
+# submitter adds one call past it.
 MAX_QUEUED = 5000
 
 
@@ -97,9 +98,13 @@ class Batcher:
         self._lock = threading.Lock()
         self._queue: list[Call] = []
         self._ready = threading.Event()
-        # Set when the sender takes the queue, for submitters waiting for space.
+        # Set when the calls not finished are back under MAX_QUEUED, for
+        # submitters waiting for room.
         self._space = threading.Event()
-        self._finished: collections.deque[Call] = collections.deque()
+        # Calls of the batch on the wire.
+        self._sending = 0
+        # Calls whose reply is in, waiting for the completer to run their follow-up.
+        self._following: collections.deque[Call] = collections.deque()
         self._finishing = threading.Event()
         self._sender: threading.Thread | None = None
         self._completer: threading.Thread | None = None
@@ -146,7 +151,8 @@ class Batcher:
     def _queued(self, call: Call) -> Call:
         with self._lock:
             self._queue.append(call)
-            crowded = len(self._queue) + len(self._finished) > MAX_QUEUED
+            # The completer makes the room it would wait for: it never waits.
+            crowded = self._crowded() and not self._on_completer()
             if crowded:
                 self._space.clear()
             self._start_tasks()
@@ -154,6 +160,14 @@ class Batcher:
         if crowded:
             self._space.wait()
         return call
+
+    def _crowded(self) -> bool:
+        return len(self._queue) + self._sending + len(self._following) > MAX_QUEUED
+
+    def _make_room(self) -> None:
+        """Let waiting submitters go on if there is room again (lock held)."""
+        if not self._crowded():
+            self._space.set()
 
     def _start_tasks(self) -> None:
         """Start the sender and the completer where they are not running."""
@@ -168,7 +182,7 @@ class Batcher:
             with self._lock:
                 self._ready.clear()
                 batch, self._queue = self._queue, []
-            self._space.set()
+                self._sending = len(batch)
             if batch:
                 self._send(batch)
 
@@ -209,8 +223,11 @@ class Batcher:
                 self._done(call)
             else:
                 following.append(call)
+        with self._lock:
+            self._following.extend(following)
+            self._sending = 0
+            self._make_room()
         if following:
-            self._finished.extend(following)
             self._finishing.set()
 
     def _finish_forever(self) -> None:
@@ -218,20 +235,25 @@ class Batcher:
         while True:
             # A completer started again after its predecessor was killed
             # finds the calls that one left.
-            while self._finished:
-                call = self._finished.popleft()
-                with self._lock:
-                    # The follow-up reads the call's outcome.
-                    call.done = True
+            while self._following:
+                # Taken off only once run: a completer killed before would
+                # leave it to the next.
+                call = self._following[0]
                 try:
+                    with self._lock:
+                        # The follow-up reads the call's outcome.
+                        call.done = True
                     call.then(call)
                 except Exception:
                     logger.exception("the follow-up of a Redis call failed")
                 finally:
+                    with self._lock:
+                        self._following.popleft()
+                        self._make_room()
                     self._done(call)
             # Under green threads the completer runs every follow-up it finds
             # in one turn unless one of them waits; only then can the sender
-            # add batches, and MAX_QUEUED counts what waits here. Letting
+            # add batches, and MAX_QUEUED bounds what waits here. Letting
             # other tasks in between follow-ups made batches smaller and cost
             # more CPU per message (docs/benchmarks.md).
             self._finishing.wait()
