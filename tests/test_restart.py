@@ -30,9 +30,12 @@ from tests.raw_clients import RawSocketIO
 from tests.test_redis_persistence import PERSISTENT, RedisServer, redis_server
 from tests.test_socketio_rt import Seeded, Seeder
 from tests.ws_client import WsTestClient
+from webapp.backends.base import Done
 from webapp.backends.memory import MemoryBackend
 from webapp.realtime.errors import RestartingError
 from webapp.realtime.rules import ChannelRule
+from webapp.realtime.sink import Audience
+from webapp.transports.shutdown import _drained
 
 pytestmark = pytest.mark.live
 
@@ -422,3 +425,21 @@ def test_shutdown_closes_every_client_with_1012_and_turns_newcomers_away():
         harness.connect()
     assert refused.value.close_code == 1012
     assert harness.engine.shutdown() == 0
+
+
+def test_shutdown_waits_for_messages_still_being_stored(app, monkeypatch):
+    rooms = app.extensions["realtime"].rooms
+    held = []
+    # A store whose outcome comes only when the test says so.
+    monkeypatch.setattr(
+        rooms.backend, "store", lambda message, size, then: held.append(then)
+    )
+    outcomes = []
+    frame = {"action": "message", "options": {"channel": CHANNEL}, "payload": 1}
+    rooms.broadcast(1, CHANNEL, frame, Audience.ALL, 10, then=outcomes.append)
+
+    assert len(held) == 1
+    assert not _drained(app)
+    held[0](Done(1))
+    assert outcomes == [None]
+    assert _drained(app)
